@@ -1,0 +1,126 @@
+"""Installing what the services need, from package registries, into the per-user cache.
+
+Java artifacts come from Maven Central through `mvn` (its local repository lives in the cache, so
+a fresh clone on the same machine reuses every jar); system packages come from Debian's apt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from rich.console import Console
+
+from lakelab.settings import Settings
+
+console = Console(stderr=True)
+
+
+class InstallError(RuntimeError):
+    """A download or install step failed; the message names what and why."""
+
+
+def _pom(artifacts: Iterable[str]) -> str:
+    deps = []
+    for coordinate in artifacts:
+        group, artifact, version, *rest = coordinate.split(":")
+        packaging = f"<type>{escape(rest[0])}</type>" if rest else ""
+        deps.append(
+            f"<dependency><groupId>{escape(group)}</groupId><artifactId>{escape(artifact)}</artifactId>"
+            f"<version>{escape(version)}</version>{packaging}</dependency>"
+        )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        "<groupId>lakelab</groupId><artifactId>resolve</artifactId><version>1</version>"
+        f"<dependencies>{''.join(deps)}</dependencies></project>"
+    )
+
+
+def _mvn(settings: Settings, label: str, args: list[str]) -> None:
+    if shutil.which("mvn") is None:
+        raise InstallError("Maven (`mvn`) is not installed; run `lakelab install` or `apt-get install maven`")
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    command = ["mvn", "-B", "-ntp", f"-Dmaven.repo.local={settings.cache_dir / 'm2'}", *args]
+    with console.status(f"[bold]downloading {label} from Maven Central[/]"):
+        result = subprocess.run(command, capture_output=True, text=True, cwd=settings.cache_dir)
+    if result.returncode != 0:
+        errors = [line for line in result.stdout.splitlines() if "ERROR" in line][:8]
+        raise InstallError(
+            f"Maven could not resolve {label}:\n  "
+            + "\n  ".join(errors or result.stdout.splitlines()[-8:])
+            + f"\n  command: {' '.join(command)}"
+        )
+
+
+def maven_classpath(settings: Settings, label: str, artifacts: list[str]) -> list[Path]:
+    """Resolve artifacts with their transitive dependencies; returns the jar paths (cached)."""
+    key = hashlib.sha1("\n".join(artifacts).encode()).hexdigest()[:12]
+    work = settings.cache_dir / "maven" / f"{label}-{key}"
+    resolved = work / "classpath.txt"
+    if resolved.exists():
+        jars = [Path(p) for p in resolved.read_text().split(os.pathsep) if p]
+        if all(j.exists() for j in jars):
+            return jars
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_text(_pom(artifacts))
+    _mvn(settings, label, ["-f", str(work / "pom.xml"), "dependency:build-classpath", f"-Dmdep.outputFile={resolved}"])
+    return [Path(p) for p in resolved.read_text().split(os.pathsep) if p]
+
+
+def maven_artifacts(settings: Settings, label: str, artifacts: list[str]) -> list[Path]:
+    """Fetch exactly these artifacts, without their dependencies (e.g. Spark's extra jars)."""
+    paths = [_jar_in_repo(settings, a) for a in artifacts]
+    for coordinate, path in zip(artifacts, paths):
+        if not path.exists():
+            _mvn(settings, f"{label} ({coordinate})", ["dependency:get", f"-Dartifact={coordinate}", "-Dtransitive=false"])
+    return paths
+
+
+def _jar_in_repo(settings: Settings, coordinate: str) -> Path:
+    group, artifact, version, *rest = coordinate.split(":")
+    extension = rest[0] if rest else "jar"
+    return (
+        settings.cache_dir / "m2" / Path(*group.split(".")) / artifact / version
+        / f"{artifact}-{version}.{extension}"
+    )
+
+
+def extract(archive: Path, dest: Path, keep: Callable[[str], bool]) -> None:
+    """Extract the members `keep` accepts, with a progress bar; atomic via a temp folder."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    size = archive.stat().st_size
+    with Progress(TextColumn(f"extracting {archive.name}"), BarColumn(), DownloadColumn(), console=console) as bar:
+        task = bar.add_task("extract", total=size)
+        with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
+            for member in tar:
+                bar.update(task, completed=raw.tell())
+                if keep(member.name):
+                    tar.extract(member, tmp, filter="tar")
+            bar.update(task, completed=size)
+    top = next(tmp.iterdir())
+    shutil.rmtree(dest, ignore_errors=True)
+    top.rename(dest)
+    tmp.rmdir()
+
+
+def ensure_debian_packages(packages: dict[str, str]) -> None:
+    """`packages` maps an executable path to the Debian package that provides it."""
+    missing = sorted({pkg for path, pkg in packages.items() if not Path(path).exists()})
+    if not missing:
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    console.print(f"installing Debian packages: {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        result = subprocess.run(sudo + command, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise InstallError(f"`{' '.join(command)}` failed:\n{result.stderr.strip()[-2000:]}")

@@ -1,0 +1,116 @@
+"""Typed configuration: one place, overridable by LAKELAB_* environment variables or `.env`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Endpoints, credentials and folders. Application code reads endpoints from here and never
+    needs to know whether the stack runs natively or in docker compose."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LAKELAB_",
+        env_file=(ROOT / ".env.sample", ROOT / ".env"),
+        extra="ignore",
+    )
+
+    mode: Literal["native", "compose"] = "native"
+    cache_dir: Path = Path("~/.cache/lakelab").expanduser()
+    state_dir: Path = ROOT / ".lakelab"
+
+    s3_endpoint: str = "http://127.0.0.1:8333"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = "lakelab"
+    s3_secret_key: SecretStr = SecretStr("lakelab-secret-change-me")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5433
+    pg_user: str = "lakelab"
+    pg_password: SecretStr = SecretStr("lakelab-pg-change-me")
+
+    metastore_uri: str = "thrift://127.0.0.1:9083"
+    trino_url: str = "http://127.0.0.1:8080"
+    connect_url: str = "http://127.0.0.1:8083"
+    api_url: str = "http://127.0.0.1:8000"
+    gateway_url: str = "http://127.0.0.1:8088"
+
+    api_keys: str = "dev-key-change-me"
+
+    startup_timeout_s: float = 240.0
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def postgres_data_dir(self) -> Path:
+        # PostgreSQL refuses to run as root, so as root it runs as the `postgres` user, who may
+        # not be able to reach a checkout under /root: keep its data in a place it owns.
+        if os.geteuid() == 0:
+            checkout_id = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:12]
+            return Path("/var/lib/lakelab") / checkout_id / "postgres"
+        return self.state_dir / "data" / "postgres"
+
+    def data_dir(self, service: str) -> Path:
+        return self.state_dir / "data" / service
+
+    def run_dir(self, service: str) -> Path:
+        """Rendered configuration of one service."""
+        return self.state_dir / "run" / service
+
+    def port_of(self, url: str) -> int:
+        parsed = urlparse(url if "://" in url else f"tcp://{url}")
+        assert parsed.port is not None, f"no port in {url}"
+        return parsed.port
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for every service process: config files reference these names
+        (Trino catalogs as ${ENV:...}, nginx and metastore templates as ${...})."""
+        values = {
+            f"LAKELAB_{name.upper()}": (v.get_secret_value() if isinstance(v, SecretStr) else str(v))
+            for name, v in self.model_dump().items()
+        }
+        values["AWS_ACCESS_KEY_ID"] = self.s3_access_key
+        values["AWS_SECRET_ACCESS_KEY"] = self.s3_secret_key.get_secret_value()
+        values["AWS_REGION"] = self.s3_region
+        return {**environment(), **values}
+
+
+def environment() -> dict[str, str]:
+    """The process environment over the env files, as child processes and users' keys see it."""
+    merged: dict[str, str] = {}
+    for env_file in Settings.model_config["env_file"]:
+        if Path(env_file).exists():
+            merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    return {**merged, **os.environ}
+
+
+@cache
+def versions() -> dict:
+    with open(ROOT / "versions.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

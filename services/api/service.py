@@ -1,0 +1,34 @@
+"""The FastAPI app (`api/`) under uvicorn; Nginx fronts it."""
+
+from __future__ import annotations
+
+import sys
+
+import httpx
+
+from lakelab.service import NotReady, Service
+from lakelab.settings import Settings
+
+
+def _command(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+            "--port", str(settings.port_of(settings.api_url)), "--no-access-log"]
+
+
+def _check(settings: Settings) -> None:
+    try:
+        response = httpx.get(f"{settings.api_url}/health", timeout=3)
+    except httpx.HTTPError as exc:
+        raise NotReady(f"API not answering: {exc}") from exc
+    if response.status_code != 200:
+        raise NotReady(f"API /health answered {response.status_code}")
+
+
+SERVICE = Service(
+    name="api",
+    summary="FastAPI under uvicorn",
+    endpoint=lambda s: s.api_url,
+    ports=lambda s: [s.port_of(s.api_url)],
+    command=_command,
+    check=_check,
+)

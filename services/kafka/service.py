@@ -1,0 +1,97 @@
+"""Kafka (the Kinesis stand-in): Apache Kafka in KRaft mode, jars from Maven Central."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from lakelab.install import maven_classpath
+from lakelab.resources import Resources
+from lakelab.service import NotReady, Service, java17, project_file, render
+from lakelab.settings import Settings, versions
+
+HERE = Path(__file__).parent
+
+
+def artifacts() -> list[str]:
+    v = versions()["kafka"]
+    return [
+        f"org.apache.kafka:kafka_{v['scala']}:{v['version']}",
+        "org.apache.logging.log4j:log4j-core:2.24.3",
+        "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
+        "com.fasterxml.jackson.dataformat:jackson-dataformat-yaml:2.19.0",
+    ]
+
+
+def classpath(settings: Settings) -> str:
+    return ":".join(map(str, maven_classpath(settings, "kafka", artifacts())))
+
+
+def java_command(classpath: str, heap: str, main: list[str]) -> list[str]:
+    """A Kafka-family JVM (broker, storage tool, Connect worker) with Kafka's logging setup."""
+    return [
+        java17(), f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={HERE / 'log4j2.yaml'}", "-cp", classpath, *main,
+    ]
+
+
+def _properties(settings: Settings) -> Path:
+    return settings.run_dir("kafka") / "server.properties"
+
+
+def _prepare(settings: Settings) -> None:
+    data = settings.data_dir("kafka")
+    render(HERE / "server.properties", _properties(settings), {
+        "KAFKA_PORT": str(settings.port_of(settings.kafka_bootstrap)),
+        "KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
+        "KAFKA_DATA_DIR": str(data),
+    })
+    if not (data / "meta.properties").exists():
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        subprocess.run(
+            java_command(classpath(settings), "256m", ["kafka.tools.StorageTool", "format", "-t", cluster_id,
+                                            "-c", str(_properties(settings))]),
+            check=True, capture_output=True, cwd=project_file(),
+        )
+
+
+def admin(settings: Settings) -> AdminClient:
+    # log_level 0: connection-refused noise while the broker starts is reported by NotReady instead
+    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "socket.timeout.ms": 3000, "log_level": 0})
+
+
+def _check(settings: Settings) -> None:
+    try:
+        metadata = admin(settings).list_topics(timeout=3)
+    except KafkaException as exc:
+        raise NotReady(f"no metadata from Kafka: {exc}") from exc
+    if not metadata.brokers:
+        raise NotReady("Kafka answered with no brokers")
+
+
+def _bootstrap(settings: Settings, resources: Resources) -> None:
+    client = admin(settings)
+    existing = set(client.list_topics(timeout=10).topics)
+    wanted = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1)
+              for t in resources.topics if t.name not in existing]
+    if wanted:
+        for future in client.create_topics(wanted).values():
+            future.result()
+
+
+SERVICE = Service(
+    name="kafka",
+    summary="Apache Kafka, KRaft",
+    endpoint=lambda s: s.kafka_bootstrap,
+    ports=lambda s: [s.port_of(s.kafka_bootstrap), s.kafka_controller_port],
+    install=classpath,
+    prepare=_prepare,
+    command=lambda s: java_command(classpath(s), "512m", ["kafka.Kafka", str(_properties(s))]),
+    check=_check,
+    bootstrap=_bootstrap,
+)

@@ -1,0 +1,54 @@
+"""Nginx (the API Gateway stand-in) from Debian, in front of the API, with `nginx/`'s config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from lakelab.install import ensure_debian_packages
+from lakelab.service import NotReady, Service, project_file, render
+from lakelab.settings import Settings
+
+HERE = Path(__file__).parent
+NGINX = "/usr/sbin/nginx"
+
+
+def _prepare(settings: Settings) -> None:
+    run = settings.run_dir("nginx")
+    gateway = urlparse(settings.gateway_url)
+    api = urlparse(settings.api_url)
+    render(project_file("nginx", "lakelab.conf.template"), run / "conf.d" / "lakelab.conf", {
+        "LAKELAB_API_UPSTREAM": f"{api.hostname}:{api.port}",
+        "LAKELAB_GATEWAY_LISTEN": f"{gateway.hostname}:{gateway.port}",
+    })
+    # As root, nginx would hand its workers to `nobody`, who may not read the checkout.
+    render(HERE / "nginx.conf", run / "nginx.conf", {
+        "USER_DIRECTIVE": "user root;" if os.geteuid() == 0 else "",
+        "RUN_DIR": str(run),
+        "LOGS_DIR": str(settings.logs_dir),
+    })
+
+
+def _check(settings: Settings) -> None:
+    try:
+        response = httpx.get(f"{settings.gateway_url}/health", timeout=3)
+    except httpx.HTTPError as exc:
+        raise NotReady(f"Nginx not answering: {exc}") from exc
+    if response.status_code != 200 or response.json().get("status") != "ok":
+        raise NotReady(f"Nginx -> API /health answered {response.status_code}: {response.text[:100]}")
+
+
+SERVICE = Service(
+    name="nginx",
+    summary="Nginx gateway in front of the API",
+    endpoint=lambda s: s.gateway_url,
+    ports=lambda s: [s.port_of(s.gateway_url)],
+    install=lambda s: ensure_debian_packages({NGINX: "nginx"}),
+    prepare=_prepare,
+    command=lambda s: [NGINX, "-p", str(s.run_dir("nginx")), "-c", str(s.run_dir("nginx") / "nginx.conf")],
+    check=_check,
+    depends_on=("api",),
+)
