@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from lakelab.settings import Settings, versions
+
+
+def test_env_overrides_endpoints_and_secrets(monkeypatch):
+    monkeypatch.setenv("LAKELAB_TRINO_URL", "http://127.0.0.1:18080")
+    monkeypatch.setenv("LAKELAB_S3_SECRET_KEY", "from-env")
+    settings = Settings()
+    assert settings.trino_url == "http://127.0.0.1:18080"
+    assert settings.port_of(settings.trino_url) == 18080
+    assert settings.s3_secret_key.get_secret_value() == "from-env"
+    assert "from-env" not in repr(settings)
+
+
+def test_child_env_exposes_settings_to_config_files(monkeypatch):
+    monkeypatch.setenv("LAKELAB_METASTORE_URI", "thrift://127.0.0.1:19083")
+    env = Settings().child_env()
+    assert env["LAKELAB_METASTORE_URI"] == "thrift://127.0.0.1:19083"
+    assert env["AWS_ACCESS_KEY_ID"] == env["LAKELAB_S3_ACCESS_KEY"]
+
+
+def test_mode_is_validated(monkeypatch):
+    monkeypatch.setenv("LAKELAB_MODE", "kubernetes")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_cache_dir_is_outside_the_checkout_and_overridable(monkeypatch, tmp_path):
+    assert not str(Settings().cache_dir).startswith(str(Path(__file__).parents[2]))
+    monkeypatch.setenv("LAKELAB_CACHE_DIR", str(tmp_path))
+    assert Settings().cache_dir == tmp_path
+
+
+def test_versions_file_pins_every_component():
+    pinned = versions()
+    for component in ("spark", "hudi", "kafka", "debezium", "trino", "hive_metastore", "postgresql", "seaweedfs", "minio"):
+        assert component in pinned, component
+    assert pinned["spark"]["hadoop"] == "3.3.4"
