@@ -112,6 +112,11 @@ def extract(archive: Path, dest: Path, keep: Callable[[str], bool]) -> None:
     tmp.rmdir()
 
 
+def ensure_prerequisites() -> None:
+    """Build tools every Java service needs: Maven to resolve jars, a JDK 17 to run them."""
+    ensure_debian_packages({"/usr/bin/mvn": "maven", "/usr/bin/java": "openjdk-17-jre-headless"})
+
+
 def ensure_debian_packages(packages: dict[str, str]) -> None:
     """`packages` maps an executable path to the Debian package that provides it."""
     missing = sorted({pkg for path, pkg in packages.items() if not Path(path).exists()})

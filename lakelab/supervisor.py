@@ -18,6 +18,7 @@ import psutil
 from rich.console import Console
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from lakelab.install import ensure_prerequisites
 from lakelab.resources import load_resources
 from lakelab.service import NotReady, Service
 from lakelab.settings import ROOT, Settings
@@ -119,9 +120,7 @@ def _spawn(settings: Settings, service: Service) -> int:
     return process.pid
 
 
-def _wait_ready(settings: Settings, service: Service, pid: int | None) -> float:
-    began = time.monotonic()
-
+def _wait_ready(settings: Settings, service: Service, pid: int | None, began: float) -> float:
     def check() -> None:
         if pid is not None and running_pid(settings, service.name) is None:
             raise ServiceDied()
@@ -150,6 +149,7 @@ def _wait_ready(settings: Settings, service: Service, pid: int | None) -> float:
 
 
 def install(settings: Settings, names: Iterable[str] | None = None) -> None:
+    ensure_prerequisites()
     for service in _selected(names) if names is not None else SERVICES + TOOLS:
         service.install(settings)
 
@@ -163,17 +163,18 @@ def apply_resources(settings: Settings) -> None:
 
 def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, float]:
     """Install, start and wait for the selected services and their dependencies.
-    Returns seconds from spawn to ready per service (0 for those already running)."""
+    Returns seconds from start (config, data folder init, spawn) to ready per service."""
     selected = {s.name for s in _with_dependencies(_selected(names))}
     resources = load_resources()
     install(settings, None if names is None else selected)
     timings: dict[str, float] = {}
     for wave in start_waves([s for s in SERVICES if s.name in selected]):
-        pids: dict[str, int | None] = {}
+        started: dict[str, tuple[int | None, float]] = {}
         for service in wave:
-            pids[service.name] = running_pid(settings, service.name) or _start(settings, service)
-        with ThreadPoolExecutor(len(wave)) as pool:
-            waits = {s.name: pool.submit(_wait_and_bootstrap, settings, s, pids[s.name], resources) for s in wave}
+            began = time.monotonic()
+            started[service.name] = (running_pid(settings, service.name) or _start(settings, service), began)
+        with console.status(f"waiting for {', '.join(started)}"), ThreadPoolExecutor(len(wave)) as pool:
+            waits = {s.name: pool.submit(_wait_and_bootstrap, settings, s, *started[s.name], resources) for s in wave}
         for name, future in waits.items():
             timings[name] = future.result()
     return timings
@@ -184,9 +185,8 @@ def _start(settings: Settings, service: Service) -> int:
     return _spawn(settings, service)
 
 
-def _wait_and_bootstrap(settings: Settings, service: Service, pid: int | None, resources) -> float:
-    with console.status(f"waiting for {service.name}"):
-        seconds = _wait_ready(settings, service, pid)
+def _wait_and_bootstrap(settings: Settings, service: Service, pid: int | None, began: float, resources) -> float:
+    seconds = _wait_ready(settings, service, pid, began)
     service.bootstrap(settings, resources)
     console.print(f"[green]ready[/] {service.name} at {service.endpoint(settings)} ({seconds:.1f} s)")
     return seconds

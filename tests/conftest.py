@@ -30,10 +30,12 @@ def stack(settings: Settings):
         yield settings
         return
     already_running = {s.name for s in supervisor.SERVICES if supervisor.running_pid(settings, s.name)}
-    supervisor.up(settings)
-    yield settings
     started_here = [s.name for s in supervisor.SERVICES if s.name not in already_running]
-    supervisor.down(settings, started_here)
+    try:
+        supervisor.up(settings)
+        yield settings
+    finally:
+        supervisor.down(settings, started_here)
 
 
 @pytest.fixture

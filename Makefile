@@ -1,0 +1,36 @@
+# The two commands of the README's quick start are `make demo` and `make test`.
+VENV := .venv
+LAKELAB := $(VENV)/bin/lakelab
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install up demo test down status reset bench
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## Python packages, then system packages and jars (cached)
+	$(LAKELAB) install
+
+up: install  ## start the whole stack and wait until every service answers
+	$(LAKELAB) up
+
+demo: up  ## the main demo on the running stack
+	$(LAKELAB) demo
+
+test: $(VENV)/.installed  ## the whole suite; brings the stack up once for the session
+	$(VENV)/bin/pytest
+
+down:
+	$(LAKELAB) down
+
+status:
+	$(LAKELAB) status
+
+reset:
+	$(LAKELAB) reset --yes
+
+bench: install  ## benchmarks print figures; startup needs the stack down
+	$(VENV)/bin/python bench/startup.py
