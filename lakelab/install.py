@@ -83,11 +83,13 @@ def maven_artifacts(settings: Settings, label: str, artifacts: list[str]) -> lis
 
 
 def _jar_in_repo(settings: Settings, coordinate: str) -> Path:
+    """`group:artifact:version[:extension[:classifier]]`, as `mvn dependency:get` takes it."""
     group, artifact, version, *rest = coordinate.split(":")
     extension = rest[0] if rest else "jar"
+    classifier = f"-{rest[1]}" if len(rest) > 1 else ""
     return (
         settings.cache_dir / "m2" / Path(*group.split(".")) / artifact / version
-        / f"{artifact}-{version}.{extension}"
+        / f"{artifact}-{version}{classifier}.{extension}"
     )
 
 

@@ -1,9 +1,15 @@
-"""Hive Metastore (the Glue Data Catalog stand-in): the Hive 2.3 metastore jars that ship in
-pyspark, run as a Thrift service, backed by the stack's PostgreSQL, with s3a:// locations."""
+"""Hive Metastore (the Glue Data Catalog stand-in): Apache Hive's standalone metastore from Maven
+Central, run as a Thrift service listening on the settings' host only (127.0.0.1), backed by the
+stack's PostgreSQL (schema made by its schematool), with s3a:// locations.
+
+Hive 4.0.0 exactly: it is the first release with `metastore.thrift.bind.host` (Hive 2.3 and 3.1
+always listen on every interface) and the last that keeps the `get_table` call which Spark 3.5's
+built-in Hive 2.3 client and Hudi's hive sync use (4.0.1 removed it)."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,14 +18,49 @@ from thrift.Thrift import TMessageType, TType
 from thrift.transport import TSocket, TTransport
 from thrift.transport.TTransport import TTransportException
 
-from lakelab.install import maven_artifacts
+from lakelab.install import InstallError, extract, maven_artifacts, maven_classpath
 from lakelab.service import NotReady, Service, java17, render
 from lakelab.settings import Settings, versions
-from services.spark.service import pyspark_jars_dir, s3a_jars
 
 HERE = Path(__file__).parent
+DATABASE = "metastore"  # the PostgreSQL database (resources.yaml `postgres_databases`)
 # TSocket logs every refused connection while the metastore starts; NotReady reports it instead.
 logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
+
+
+def _versions() -> dict:
+    return versions()["hive_metastore"]
+
+
+def home(settings: Settings) -> Path:
+    """The unpacked binary release: its `lib/` jars and the PostgreSQL schema scripts."""
+    return settings.cache_dir / f"hive-metastore-{_versions()['version']}"
+
+
+def _install_home(settings: Settings) -> Path:
+    if (home(settings) / "lib").exists():
+        return home(settings)
+    coordinate = f"org.apache.hive:hive-standalone-metastore-server:{_versions()['version']}:tar.gz:bin"
+    (tarball,) = maven_artifacts(settings, "hive-metastore", [coordinate])
+    extract(tarball, home(settings), keep=lambda name: (
+        (name.endswith(".jar") and "/lib/" in name) or "/scripts/metastore/upgrade/postgres/" in name))
+    return home(settings)
+
+
+def _hadoop_jars(settings: Settings) -> list[Path]:
+    """The Hadoop the release is built against (it ships none), with S3A at that version."""
+    v = _versions()
+    jars = maven_classpath(settings, "hive-metastore-hadoop", [
+        f"org.apache.hadoop:hadoop-common:{v['hadoop']}",
+        f"org.apache.hadoop:hadoop-hdfs-client:{v['hadoop']}",
+        f"org.apache.hadoop:hadoop-mapreduce-client-core:{v['hadoop']}",
+        f"org.apache.hadoop:hadoop-aws:{v['hadoop']}",
+        f"com.amazonaws:aws-java-sdk-bundle:{v['aws_java_sdk_bundle']}",
+    ])
+    # The metastore loads two classes of the HDFS server jar (SnapshotException, DFSConfigKeys)
+    # on ordinary DDL; that jar alone, without its dependencies.
+    hdfs = f"org.apache.hadoop:hadoop-hdfs:{v['hadoop']}"
+    return jars + maven_artifacts(settings, "hive-metastore-hdfs", [hdfs])
 
 
 def _jdbc_driver(settings: Settings) -> list[Path]:
@@ -27,7 +68,8 @@ def _jdbc_driver(settings: Settings) -> list[Path]:
 
 
 def _install(settings: Settings) -> None:
-    s3a_jars(settings)
+    _install_home(settings)
+    _hadoop_jars(settings)
     _jdbc_driver(settings)
 
 
@@ -35,20 +77,88 @@ def _conf_dir(settings: Settings) -> Path:
     return settings.run_dir("metastore") / "conf"
 
 
+def _java(settings: Settings, main: str, *args: str) -> list[str]:
+    # Hive's own jars first (as its launcher does), then Hadoop's; our JDBC driver before the
+    # older one the release ships.
+    classpath = [str(_conf_dir(settings)), *map(str, _jdbc_driver(settings)), f"{_install_home(settings)}/lib/*",
+                 *map(str, _hadoop_jars(settings))]
+    return [
+        java17(), "-Xms256m", "-Xmx512m", f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
+        "-cp", ":".join(classpath), main, *args,
+    ]
+
+
+def _schema_version(settings: Settings) -> str | None:
+    """The schema version the metastore database records; None when it holds no schema at all."""
+    from services.postgres.service import connect
+
+    with connect(settings, DATABASE) as conn:
+        if conn.execute("""SELECT to_regclass('"DBS"')""").fetchone()[0] is None:
+            return None
+        if conn.execute("""SELECT to_regclass('"VERSION"')""").fetchone()[0] is None:
+            return ""
+        row = conn.execute('SELECT "SCHEMA_VERSION" FROM "VERSION"').fetchone()
+        return row[0] if row else ""
+
+
+# Hive 4 puts a managed table under the database's MANAGEDLOCATION, or when that is unset under
+# the warehouse root, not under the database's LOCATION as Hive 2.3 did. Spark's Hive 2.3 client
+# and Trino only set LOCATION, so Spark's managed tables would be registered at a path Spark does
+# not write to. Default MANAGEDLOCATION to LOCATION: Hive 2.3's behaviour.
+_MANAGED_LOCATION_TRIGGER = """
+CREATE OR REPLACE FUNCTION lakelab_db_managed_location() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW."DB_MANAGED_LOCATION_URI" := COALESCE(NEW."DB_MANAGED_LOCATION_URI", NEW."DB_LOCATION_URI");
+  RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER lakelab_db_managed_location BEFORE INSERT ON "DBS"
+  FOR EACH ROW EXECUTE FUNCTION lakelab_db_managed_location();
+"""
+
+
+def _ensure_schema(settings: Settings) -> None:
+    """Create the metastore schema with Hive's schematool on first start; refuse another version."""
+    from services.postgres.service import connect
+
+    wanted = _versions()["version"]
+    found = _schema_version(settings)
+    if found is None:
+        command = _java(settings, "org.apache.hadoop.hive.metastore.tools.schematool.MetastoreSchemaTool",
+                        "-initSchema", "-dbType", "postgres")
+        env = {**settings.child_env(), "METASTORE_HOME": str(_install_home(settings))}
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).strip().splitlines()
+            raise InstallError("Hive schematool -initSchema failed:\n  " + "\n  ".join(output[-15:]))
+    elif found != wanted:
+        raise InstallError(
+            f"PostgreSQL database `{DATABASE}` holds a metastore schema of version "
+            f"{found or 'unknown (made by DataNucleus, i.e. the former Hive 2.3 metastore)'}, "
+            f"not Hive {wanted}. Drop it (`DROP DATABASE {DATABASE}`; Trino's schemas come back on "
+            "the next `lakelab up`, tables from their jobs' hive sync) or run `lakelab reset`."
+        )
+    with connect(settings, DATABASE, autocommit=True) as conn:
+        conn.execute(_MANAGED_LOCATION_TRIGGER)
+
+
+def bind_host(settings: Settings) -> str:
+    """The metastore's listen address: the settings' loopback host natively; in a container (a
+    non-loopback host name such as `metastore`) every interface, which an empty value means."""
+    host = urlparse(settings.metastore_uri).hostname or ""
+    return host if host in ("127.0.0.1", "localhost", "::1") else ""
+
+
 def _prepare(settings: Settings) -> None:
     env = settings.child_env()
     values = {k: v for k, v in env.items() if k.startswith("LAKELAB_")}
+    values |= {"METASTORE_DB": DATABASE, "METASTORE_BIND_HOST": bind_host(settings)}
     render(HERE / "hive-site.xml", _conf_dir(settings) / "hive-site.xml", values).chmod(0o600)
+    _ensure_schema(settings)
 
 
 def _command(settings: Settings) -> list[str]:
-    classpath = [str(_conf_dir(settings)), f"{pyspark_jars_dir()}/*", *map(str, s3a_jars(settings)),
-                 *map(str, _jdbc_driver(settings))]
-    return [
-        java17(), "-Xms256m", "-Xmx512m", f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
-        "-cp", ":".join(classpath), "org.apache.hadoop.hive.metastore.HiveMetaStore",
-        "-p", str(urlparse(settings.metastore_uri).port),
-    ]
+    port = str(urlparse(settings.metastore_uri).port)
+    return _java(settings, "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", port)
 
 
 def list_databases(settings: Settings) -> list[str]:
