@@ -1,21 +1,82 @@
-"""The lake's query API. This issue ships its health endpoint; the query endpoints are their own issue."""
+"""The lake's query API: read-only SQL on Trino over HTTP, table metadata, health and metrics.
+
+Run natively by `lakelab up api` (uvicorn `api.main:app`), behind the Nginx gateway."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
-from pydantic import BaseModel
+from fastapi.responses import RedirectResponse
 
-app = FastAPI(
-    title="lakelab query API",
-    version="0.1.0",
-    description="Query the local data lake (Trino over Hudi and Hive tables) over HTTP.",
-)
+from api import errors
+from api.engine import Engine
+from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api.metrics import MetricsMiddleware
+from api.routers import ops, query, tables
+from lakelab.settings import Settings, get_settings
+
+DESCRIPTION = """Query the local data lake (Trino over Hudi and Hive tables) over HTTP: the stand-in for the
+labs' API Gateway + Athena.
+
+* Authenticate with an `X-API-Key` header (keys from `LAKELAB_API_KEYS`); `/health` and `/docs` are open.
+* `GET /query?query=SELECT ...` (or `POST /query` with a JSON body) runs one read-only statement.
+* Errors are JSON: `{"error": code, "message": ..., ...}`; bad SQL carries Trino's message and position.
+* Through the Nginx gateway, identical `GET /query` requests are cached briefly (`X-Cache-Status`) and
+  each client is rate limited (429)."""
 
 
-class Health(BaseModel):
-    status: str
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = Engine(settings)
+        app.state.engine = engine
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    app = FastAPI(
+        title="lakelab query API",
+        version="0.2.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "query", "description": "read-only SQL on Trino"},
+            {"name": "tables", "description": "the catalog's tables"},
+            {"name": "operations", "description": "health and metrics"},
+        ],
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(query.router)
+    app.include_router(tables.router)
+    app.include_router(ops.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: settings.api_max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware)
+    return app
 
 
-@app.get("/health", response_model=Health, summary="Liveness of the API process")
-def health() -> Health:
-    return Health(status="ok")
+def _log_to_stderr() -> None:
+    log = logging.getLogger("lakelab.api")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+_log_to_stderr()
+app = create_app()

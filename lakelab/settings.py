@@ -51,8 +51,24 @@ class Settings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8088"
 
     api_keys: str = "dev-key-change-me"
+    # Query API limits (issue 6). A page never holds more than api_page_rows rows; a query never
+    # returns more than api_max_rows rows over all its pages; a request waits at most
+    # api_query_timeout_s for Trino, then the Trino query is cancelled.
+    api_page_rows: int = 1000
+    api_max_rows: int = 100_000
+    api_query_timeout_s: float = 60.0
+    api_cursor_ttl_s: float = 300.0
+    api_max_open_cursors: int = 64
+    api_max_body_bytes: int = 1_048_576
+    api_trino_threads: int = 32
 
     startup_timeout_s: float = 240.0
+    spark_driver_memory: str = "2g"  # compose's Spark container sets less, to fit its memory limit
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """The accepted `X-API-Key` values: `api_keys` split on commas, blanks dropped."""
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
 
     @property
     def logs_dir(self) -> Path:

@@ -30,6 +30,13 @@ def _prepare(settings: Settings) -> None:
         "RUN_DIR": str(run),
         "LOGS_DIR": str(settings.logs_dir),
     })
+    # The template's relative paths resolve against the prefix (`-p run`): the dashboard is served
+    # from run/dashboard (the project's folder, linked) and the response cache lives in
+    # run/lakelab_cache, which nginx creates.
+    dashboard = run / "dashboard"
+    if dashboard.is_symlink() or dashboard.exists():
+        dashboard.unlink()
+    dashboard.symlink_to(project_file("dashboard"), target_is_directory=True)
 
 
 def _check(settings: Settings) -> None:
@@ -37,7 +44,9 @@ def _check(settings: Settings) -> None:
         response = httpx.get(f"{settings.gateway_url}/health", timeout=3)
     except httpx.HTTPError as exc:
         raise NotReady(f"Nginx not answering: {exc}") from exc
-    if response.status_code != 200 or response.json().get("status") != "ok":
+    # The API answers /health with 200 whenever it runs; `status` is `degraded` while Trino or the
+    # metastore is down, which is not the gateway's business.
+    if response.status_code != 200 or response.json().get("status") not in ("ok", "degraded"):
         raise NotReady(f"Nginx -> API /health answered {response.status_code}: {response.text[:100]}")
 
 

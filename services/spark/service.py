@@ -61,7 +61,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.driver.host": "127.0.0.1",
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": "2",
-        "spark.driver.memory": "2g",
+        "spark.driver.memory": settings.spark_driver_memory,
     }
 
 

@@ -73,12 +73,16 @@ def _command(settings: Settings) -> list[str]:
     ]
 
 
-def connect(settings: Settings, catalog: str = "hive", schema: str = "default") -> trino.dbapi.Connection:
+def connect(settings: Settings, catalog: str = "hive", schema: str = "default",
+            request_timeout: float = 30, **options) -> trino.dbapi.Connection:
+    """A DB-API connection to Trino; `options` go to `trino.dbapi.connect` (e.g. `source`,
+    `legacy_primitive_types`, `max_attempts`, `session_properties`)."""
     from urllib.parse import urlparse
 
     url = urlparse(settings.trino_url)
     return trino.dbapi.connect(host=url.hostname, port=url.port, user="lakelab", catalog=catalog,
-                               schema=schema, http_scheme=url.scheme, request_timeout=30)
+                               schema=schema, http_scheme=url.scheme, request_timeout=request_timeout,
+                               **options)
 
 
 def query(settings: Settings, sql: str, catalog: str = "hive", schema: str = "default") -> list[list]:

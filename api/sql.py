@@ -1,0 +1,124 @@
+"""Read-only by construction: a statement reaches Trino only if sqlglot (Trino dialect) parses it
+as one SELECT / WITH / VALUES / SHOW / DESCRIBE / EXPLAIN statement that writes nothing."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+# sqlglot logs a warning each time it falls back to a raw `Command` (SHOW, EXPLAIN, ...).
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+ALLOWED = "SELECT, WITH, VALUES, SHOW, DESCRIBE and EXPLAIN"
+
+# Expressions that change data, metadata or session state wherever they appear in a tree.
+_WRITES: tuple[type[exp.Expression], ...] = tuple(
+    getattr(exp, name) for name in (
+        "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "TruncateTable", "Grant",
+        "Revoke", "Command", "Use", "Set", "Comment", "Refresh", "Analyze", "Transaction", "Commit",
+        "Rollback", "Copy", "LoadData", "Cache", "Uncache", "Pragma", "Kill",
+    ) if hasattr(exp, name)
+)
+_EXPLAIN_OPTIONS = re.compile(r"^\s*(?:ANALYZE\b\s*)?(?:VERBOSE\b\s*)?(?:\((?:[^()']|'[^']*')*\)\s*)?", re.I)
+
+
+class NotReadOnly(ValueError):
+    """The statement is not one the API runs; `statement_type` names what it is."""
+
+    def __init__(self, statement_type: str, message: str | None = None) -> None:
+        self.statement_type = statement_type
+        super().__init__(message or f"{statement_type} statements are not allowed: the query API is "
+                                    f"read-only and runs only {ALLOWED} statements")
+
+
+class Unparsable(ValueError):
+    """sqlglot cannot parse the text; Trino is asked for the authoritative syntax error."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    sql: str  # the statement to send to Trino (trailing semicolons removed)
+    statement_type: str  # SELECT, SHOW, DESCRIBE, EXPLAIN, ...
+
+
+def statement_type(node: exp.Expression) -> str:
+    """The SQL name of a parsed statement, as a user would say it: `DROP TABLE`, `INSERT`, ..."""
+    if isinstance(node, exp.Command):
+        words = [str(node.this).upper()]
+        rest = node.expression.name if isinstance(node.expression, exp.Expression) else str(node.expression or "")
+        if words[0] in {"ALTER", "SET", "SHOW"} and rest.split():
+            words.append(rest.split()[0].upper())
+        return " ".join(words)
+    if isinstance(node, exp.Select) and node.args.get("into"):
+        return "SELECT INTO"
+    if isinstance(node, (exp.Query, exp.Subquery)):
+        return "WITH" if node.args.get("with") or node.args.get("with_") else "SELECT"
+    kind = node.args.get("kind")
+    names = {"TruncateTable": "TRUNCATE TABLE", "Use": "USE", "Set": "SET SESSION",
+             "Transaction": "START TRANSACTION", "Refresh": "REFRESH MATERIALIZED VIEW"}
+    name = names.get(type(node).__name__, type(node).__name__.upper())
+    if isinstance(kind, str) and kind and isinstance(node, (exp.Create, exp.Drop, exp.Alter)):
+        name = f"{name} {kind.upper()}"
+        if isinstance(node, exp.Create) and isinstance(node.expression, exp.Query) and kind.upper() == "TABLE":
+            name += " AS SELECT"
+    return name
+
+
+def _strip(sql: str) -> str:
+    text = sql.strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    return text
+
+
+def check(sql: str) -> Checked:
+    """Return the statement if it is read-only; raise NotReadOnly (naming the statement type),
+    Unparsable (sqlglot cannot tell) or ValueError (empty, several statements)."""
+    text = _strip(sql)
+    try:
+        statements = [s for s in sqlglot.parse(text, read="trino") if s is not None] if text else []
+    except (ParseError, TokenError) as exc:
+        raise Unparsable(str(exc).splitlines()[0]) from exc
+    if not statements:
+        raise ValueError("the query is empty")
+    if len(statements) > 1:
+        raise NotReadOnly("MULTIPLE STATEMENTS", f"send one statement per request (got {len(statements)}: "
+                                                 f"{', '.join(statement_type(s) for s in statements)})")
+    (node,) = statements
+    return Checked(sql=text, statement_type=_check_node(node))
+
+
+def _check_node(node: exp.Expression) -> str:
+    kind = statement_type(node)
+    if isinstance(node, exp.Command):
+        keyword = str(node.this).upper()
+        rest = node.expression.name if isinstance(node.expression, exp.Expression) else str(node.expression or "")
+        if keyword == "SHOW" or keyword.startswith("DESCRIBE") or keyword == "DESC":
+            return keyword.split()[0] if keyword != "DESC" else "DESCRIBE"
+        if keyword == "EXPLAIN":
+            # EXPLAIN ANALYZE runs its statement: the explained statement must pass on its own.
+            inner = _EXPLAIN_OPTIONS.sub("", rest, count=1)
+            try:
+                inner_kind = check(inner).statement_type
+            except NotReadOnly as exc:
+                raise NotReadOnly(f"EXPLAIN {exc.statement_type}") from exc
+            except Unparsable:
+                raise
+            except ValueError as exc:
+                raise NotReadOnly("EXPLAIN", "EXPLAIN needs a statement to explain") from exc
+            return f"EXPLAIN {inner_kind}" if inner_kind != "EXPLAIN" else "EXPLAIN"
+        raise NotReadOnly(kind)
+    if isinstance(node, exp.Describe) or type(node).__name__ == "Show":
+        return "DESCRIBE" if isinstance(node, exp.Describe) else "SHOW"
+    if isinstance(node, (exp.Query, exp.Subquery, exp.Values)):
+        if kind == "SELECT INTO":
+            raise NotReadOnly(kind)
+        for inner in node.find_all(*_WRITES):
+            raise NotReadOnly(statement_type(inner))
+        return kind
+    raise NotReadOnly(kind)
