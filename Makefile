@@ -3,7 +3,7 @@ VENV := .venv
 LAKELAB := $(VENV)/bin/lakelab
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install up demo test down status reset bench
+.PHONY: install up demo test down status reset bench bench-lab-b
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,3 +34,6 @@ reset:
 
 bench: install  ## benchmarks print figures; startup needs the stack down
 	$(VENV)/bin/python bench/startup.py
+
+bench-lab-b: install  ## Lab B figures on the running stack
+	$(VENV)/bin/python bench/lab_b.py
