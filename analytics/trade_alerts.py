@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from tenacity import retry, stop_after_attempt, wait_exponential
 
-from lakelab.firehose import classify
+from delivery.firehose import classify
 from lakelab.settings import Settings
 
 log = logging.getLogger("analytics.trade_alerts")

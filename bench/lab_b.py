@@ -26,8 +26,9 @@ from confluent_kafka.admin import NewTopic
 from rich.console import Console
 from rich.table import Table
 
-from analytics.trade_alerts import AlertConfig, run as run_alerts
-from lakelab.firehose import DeliveryConfig, Firehose
+from analytics.trade_alerts import AlertConfig
+from analytics.trade_alerts import run as run_alerts
+from delivery.firehose import DeliveryConfig, Firehose
 from lakelab.settings import get_settings
 from producers.trades import replay, sample_trades
 from services.kafka.service import admin

@@ -253,12 +253,12 @@ def demo(
     lab_a.run(get_settings(), keep=keep, rate=rate, trigger=trigger, console=console)
 
 
-from lakelab import lab_b  # noqa: E402  (Lab B's commands and the SQL entry point)
+from lakelab.commands import lab_b  # noqa: E402  (Lab B's commands and the SQL entry point)
 
 app.add_typer(lab_b.app, name="lab-b")
 app.command("sql")(lab_b.sql_command)
 
-from lakelab import cli_lab_c  # noqa: E402  (Lab C: ingest, workflow, runs, versions, quality, catalog)
+from lakelab.commands import lab_c as cli_lab_c  # noqa: E402  (Lab C: ingest, workflow, runs, versions, quality, catalog)
 
 cli_lab_c.register(app)
 

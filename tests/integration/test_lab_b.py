@@ -31,12 +31,19 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from analytics.trade_alerts import detect_all
+from catalog.crawler import CrawlError, crawl
+from delivery.firehose import DeliveryConfig
 from lakelab import athena, s3events
-from lakelab.crawler import CrawlError, crawl
-from lakelab.firehose import DeliveryConfig
-from lakelab.lab_b import TRADE_FIELDS, reconcile_counts
+from lakelab.commands.lab_b import TRADE_FIELDS, reconcile_counts
 from lambdas import stockdata_etl
-from producers.trades import Trade, TradeFileError, read_trades, replay, sample_trades, write_csv
+from producers.trades import (
+    Trade,
+    TradeFileError,
+    read_trades,
+    replay,
+    sample_trades,
+    write_csv,
+)
 from services.kafka.service import admin
 from services.s3.service import s3_client
 from services.trino.service import query

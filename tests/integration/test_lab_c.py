@@ -16,15 +16,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from lakelab import governance, quality, runs, sales_tasks, workflow
+from governance import quality, versioning
 from lakelab.cli import app
-from lakelab.runs import Run
-from lakelab.watcher import Watcher, start_run
-from lakelab.workflow import WorkflowError
 from producers import company_data as data
 from producers.company_data import s3_for
 from services.s3.service import s3_client
 from services.trino.service import query
+from workflows import engine, runs, sales_tasks
+from workflows.engine import WorkflowError
+from workflows.runs import Run
+from workflows.watcher import Watcher, start_run
 
 pytestmark = pytest.mark.usefixtures("stack")
 cli = CliRunner(env={"COLUMNS": "250"})  # rich tables print whole ids at this width
@@ -37,7 +38,7 @@ HAPPY_PATH = ["Validate", "IsValid", "CheckDuplicate", "IsDuplicate", "ETL", "Qu
 class Lab:
     prefix: str  # key prefix in the raw bucket, e.g. tests/labc-1a2b3c4d/
     table: str  # default.labc_sales_1a2b3c4d
-    workflow: workflow.Workflow
+    workflow: engine.Workflow
 
     def invoke(self, *args: str):
         return cli.invoke(app, list(args))
@@ -81,7 +82,7 @@ def lab(stack):
     settings = stack
     ident = uuid.uuid4().hex[:8]
     prefix = f"tests/labc-{ident}/"
-    wf = workflow.load("sales_etl")
+    wf = engine.load("sales_etl")
     wf.Trigger.EventPattern["detail"]["object"]["key"] = [{"prefix": f"{prefix}sales/"}]
     wf.Trigger.Input["target"].update(table=f"default.labc_sales_{ident}",
                                       location=f"s3a://processed/{prefix}sales")
@@ -111,7 +112,7 @@ def test_upload_runs_validate_etl_quality_and_the_table_reaches_trino(lab, setti
     assert (location, orders) == ("London", 120) and total == pytest.approx(expected, abs=0.01)
     assert run.output["etl"]["rows_in"] == 120 and run.output["etl"]["rows_dropped"] == 0
 
-    properties = governance.table_properties(settings, lab.table)
+    properties = versioning.table_properties(settings, lab.table)
     assert properties["data_owner"] == "data-engineering"
     assert properties["data_source"] == f"s3://raw/{key}"
     assert properties["last_run_id"] == run.run_id and properties["quality_status"] == "passed"
@@ -182,7 +183,7 @@ def test_retries_back_off_and_are_recorded(settings, tmp_path):
             raise WorkflowError("Transient", f"attempt {ctx.attempt}")
         return {"attempts": ctx.attempt}
 
-    workflow.register_resource("lab_c_test:flaky", flaky)
+    engine.register_resource("lab_c_test:flaky", flaky)
     path = tmp_path / "flaky.yaml"
     path.write_text(json.dumps({
         "Name": "lab_c_retry_test", "StartAt": "Flaky",
@@ -191,7 +192,7 @@ def test_retries_back_off_and_are_recorded(settings, tmp_path):
                       "Retry": [{"ErrorEquals": ["Transient"], "IntervalSeconds": 0.3, "MaxAttempts": 3,
                                  "BackoffRate": 2}]},
             "Done": {"Type": "Succeed"}}}))
-    outcome = workflow.execute(workflow.load(path), {"n": 1}, runs.RunStore(settings), settings)
+    outcome = engine.execute(engine.load(path), {"n": 1}, runs.RunStore(settings), settings)
     assert outcome.status == "SUCCEEDED" and outcome.output["result"] == {"attempts": 3}
     assert calls[1] - calls[0] >= 0.3 and calls[2] - calls[1] >= 0.6
     run = runs.get_run(outcome.run_id)
@@ -203,7 +204,7 @@ def test_retries_back_off_and_are_recorded(settings, tmp_path):
     exhausted = json.loads(path.read_text())
     exhausted["States"]["Flaky"]["Retry"][0]["MaxAttempts"] = 1  # one retry: two attempts, both fail
     path.write_text(json.dumps(exhausted))
-    failed = workflow.execute(workflow.load(path), {}, runs.RunStore(settings), settings)
+    failed = engine.execute(engine.load(path), {}, runs.RunStore(settings), settings)
     assert (failed.status, failed.error) == ("FAILED", "Transient") and len(calls) == 2
     assert runs.get_run(failed.run_id).status == "FAILED"
 
@@ -242,7 +243,7 @@ def test_a_run_under_the_quality_thresholds_fails(lab, settings):
     assert (run.status, run.error) == ("FAILED", "QualityBelowThreshold")
     assert run.cause == "Total_Sales: 20 missing (50.0% > 20.0%)"
     assert _entered(run)[-3:] == ["RecordMetadata", "QualityGate", "QualityBelowThreshold"]
-    assert governance.table_properties(settings, lab.table)["quality_status"] == "failed"
+    assert versioning.table_properties(settings, lab.table)["quality_status"] == "failed"
 
 
 def test_per_user_limits_hold_through_the_cli(lab, settings):
@@ -262,7 +263,7 @@ def test_per_user_limits_hold_through_the_cli(lab, settings):
     json_key = with_report.output["quality"]["report"].split("/", 3)[3]
     listed = lab.invoke("versions", "list", "processed", json_key, "--user", "analyst")  # analyst: read processed
     assert listed.exit_code == 0, listed.output
-    version = governance.list_versions(s3_client(settings), "processed", json_key)[0].version_id
+    version = versioning.list_versions(s3_client(settings), "processed", json_key)[0].version_id
     restore = lab.invoke("versions", "restore", "processed", json_key, "--version-id", version, "--user", "analyst")
     assert restore.exit_code == 1 and "AccessDenied (HTTP 403) as user analyst" in restore.output
     write = lab.invoke("ingest", "events", "--user", "ingest", "--prefix", lab.prefix, "--rows", "5")
@@ -286,7 +287,7 @@ def test_versions_list_and_restore_through_the_cli(settings, unique):
     back = cli.invoke(app, ["versions", "restore", "raw", key, "--version-id", v1])
     assert back.exit_code == 0, back.output
     assert s3.get_object(Bucket="raw", Key=key)["Body"].read() == b"a,b\n1,2\n"
-    versions = governance.list_versions(s3, "raw", key)
+    versions = versioning.list_versions(s3, "raw", key)
     assert [v.delete_marker for v in versions] == [False, False, False]
     assert versions[0].is_latest and {v1, v2} < {v.version_id for v in versions}
 

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from lakelab import quality
-from lakelab.sales_tasks import validate_csv
+from governance import quality
 from producers import company_data as data
+from workflows.sales_tasks import validate_csv
 
 SCHEMA = {"Order_ID": "int", "Date": "date", "Product": "string", "Quantity": "int", "Unit_Price": "double",
           "Total_Sales": "double", "location": "string"}

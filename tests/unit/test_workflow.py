@@ -5,25 +5,33 @@ import time
 import pytest
 import yaml
 
-from lakelab import workflow
-from lakelab.events import parse_meta_event
-from lakelab.watcher import deep_merge, trigger_key, watched_location
-from lakelab.workflow import MemoryRecorder, WorkflowError, execute, get_path, matches, render, set_path
+from workflows import engine
+from workflows.engine import (
+    MemoryRecorder,
+    WorkflowError,
+    execute,
+    get_path,
+    matches,
+    render,
+    set_path,
+)
+from workflows.events import parse_meta_event
+from workflows.watcher import deep_merge, trigger_key, watched_location
 
 
 def test_the_declared_sales_workflow_loads_and_every_transition_exists():
-    wf = workflow.load("sales_etl")
+    wf = engine.load("sales_etl")
     assert wf.StartAt == "Validate"
     assert {"Validate", "ETL", "QualityCheck", "Quarantine", "AlreadyProcessed"} <= set(wf.States)
     assert watched_location(wf) == ("raw", "sales/")
     for state in wf.States.values():
         if state.Resource:
-            assert callable(workflow.resource(state.Resource))
+            assert callable(engine.resource(state.Resource))
 
 
 def test_a_transition_to_an_undeclared_state_is_refused():
     with pytest.raises(ValueError, match="undeclared"):
-        workflow.Workflow.model_validate({"Name": "x", "StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}})
+        engine.Workflow.model_validate({"Name": "x", "StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}})
 
 
 def test_paths_parameters_and_result_paths():
@@ -39,11 +47,11 @@ def test_paths_parameters_and_result_paths():
 
 def test_choice_rules():
     data = {"v": {"valid": False, "n": 3, "s": "sales/x.csv"}}
-    assert workflow.evaluate({"Variable": "$.v.valid", "BooleanEquals": False}, data)
-    assert workflow.evaluate({"And": [{"Variable": "$.v.n", "NumericGreaterThan": 2},
+    assert engine.evaluate({"Variable": "$.v.valid", "BooleanEquals": False}, data)
+    assert engine.evaluate({"And": [{"Variable": "$.v.n", "NumericGreaterThan": 2},
                                       {"Variable": "$.v.s", "StringMatches": "sales/*.csv"}]}, data)
-    assert workflow.evaluate({"Not": {"Variable": "$.v.missing", "IsPresent": True}}, data)
-    assert not workflow.evaluate({"Variable": "$.v.n", "StringEquals": "3"}, data)
+    assert engine.evaluate({"Not": {"Variable": "$.v.missing", "IsPresent": True}}, data)
+    assert not engine.evaluate({"Variable": "$.v.n", "StringEquals": "3"}, data)
 
 
 def test_event_patterns_like_eventbridge():
@@ -55,8 +63,8 @@ def test_event_patterns_like_eventbridge():
     assert matches({"detail": {"object": {"key": [{"suffix": ".csv"}]}}}, event)
 
 
-def _flow(states: dict, **extra) -> workflow.Workflow:
-    return workflow.Workflow.model_validate({"Name": "t", "StartAt": next(iter(states)), "States": states, **extra})
+def _flow(states: dict, **extra) -> engine.Workflow:
+    return engine.Workflow.model_validate({"Name": "t", "StartAt": next(iter(states)), "States": states, **extra})
 
 
 def test_retry_with_backoff_then_success():
@@ -68,7 +76,7 @@ def test_retry_with_backoff_then_success():
             raise WorkflowError("Flaky", "not yet")
         return {"ok": payload["n"]}
 
-    workflow.register_resource("unit:flaky", flaky)
+    engine.register_resource("unit:flaky", flaky)
     wf = _flow({"T": {"Type": "Task", "Resource": "unit:flaky", "Parameters": {"n.$": "$.n"}, "ResultPath": "$.r",
                       "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 3}],
                       "End": True}})
@@ -83,7 +91,7 @@ def test_retries_exhausted_go_to_catch_and_fail_state():
     def broken(payload, ctx):
         raise ValueError("boom")
 
-    workflow.register_resource("unit:broken", broken)
+    engine.register_resource("unit:broken", broken)
     wf = _flow({"T": {"Type": "Task", "Resource": "unit:broken", "Next": "Done",
                       "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 0, "MaxAttempts": 2}],
                       "Catch": [{"ErrorEquals": ["ValueError"], "Next": "Bad", "ResultPath": "$.failure"}]},
@@ -104,7 +112,7 @@ def test_task_timeout_cancels_and_times_the_run_out():
         ctx.cancelled.wait(5)
         return {}
 
-    workflow.register_resource("unit:slow", slow)
+    engine.register_resource("unit:slow", slow)
     wf = _flow({"T": {"Type": "Task", "Resource": "unit:slow", "TimeoutSeconds": 0.3, "End": True}})
     began = time.monotonic()
     outcome = execute(wf, {}, MemoryRecorder())

@@ -6,7 +6,7 @@ TimeoutSeconds, Retry with IntervalSeconds/MaxAttempts/BackoffRate/MaxDelaySecon
 `Choice` (Variable + String/Numeric/Boolean comparisons, IsPresent/IsNull, And/Or/Not, Default),
 `Pass`, `Wait`, `Succeed`, `Fail` (Error/Cause or ErrorPath/CausePath); a run-level
 TimeoutSeconds. Paths are the `$.a.b[0]` subset of JSONPath. Every state transition is handed to
-a recorder (`lakelab.runs.RunStore` keeps them in PostgreSQL) so runs are durable.
+a recorder (`workflows.runs.RunStore` keeps them in PostgreSQL) so runs are durable.
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ def _error_matches(names: list[str], error: str) -> bool:
 
 
 class Recorder(Protocol):
-    """Where runs and their transitions go (`lakelab.runs.RunStore` in PostgreSQL)."""
+    """Where runs and their transitions go (`workflows.runs.RunStore` in PostgreSQL)."""
 
     def start(self, run_id: str, workflow: str, data: Any, trigger_key: str | None) -> bool: ...
     def event(self, run_id: str, state: str | None, kind: str, attempt: int | None = None,

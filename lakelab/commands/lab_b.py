@@ -70,7 +70,7 @@ def deliver(
     idle_exit: Annotated[float, typer.Option(help="flush and exit after this many idle seconds (0 = never)")] = 0.0,
 ) -> None:
     """Firehose stand-in: topic -> NDJSON objects under PREFIX/year=/month=/day=/hour=/ (arrival time)."""
-    from lakelab.firehose import DeliveryConfig, run_until_signalled
+    from delivery.firehose import DeliveryConfig, run_until_signalled
 
     _logging()
     prefix = prefix.rstrip("/") + "/"
@@ -156,7 +156,8 @@ def crawl(
     table: Annotated[str, typer.Option(help="table name (default: prefix + folder name)")] = "",
 ) -> None:
     """Glue crawler stand-in: infer the schema and partitions under LOCATION and register the table."""
-    from lakelab.crawler import CrawlError, crawl as run_crawl
+    from catalog.crawler import CrawlError
+    from catalog.crawler import crawl as run_crawl
 
     try:
         result = run_crawl(get_settings(), location, database, table_prefix, table or None)

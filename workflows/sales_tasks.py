@@ -1,5 +1,5 @@
 """The tasks (the Lambda functions / Glue job of the lab) that `workflows/sales_etl.yaml` names
-as `Resource: lakelab.sales_tasks:<function>`. Each takes the state's effective input and a
+as `Resource: workflows.sales_tasks:<function>`. Each takes the state's effective input and a
 `Context`, and returns a JSON-able result; errors carry a States-style name for Retry/Catch."""
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lakelab import quality, runs
+from governance import quality
 from lakelab.settings import Settings, get_settings
-from lakelab.workflow import Context, WorkflowError
 from services.s3.service import s3_client
+from workflows import runs
+from workflows.engine import Context, WorkflowError
 
 _spark = None
 _spark_lock = threading.Lock()

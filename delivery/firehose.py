@@ -32,7 +32,7 @@ from tenacity import retry, stop_after_attempt, wait_exponential
 
 from lakelab.settings import Settings
 
-log = logging.getLogger("lakelab.firehose")
+log = logging.getLogger("delivery.firehose")
 CRASH_HOOK = "LAKELAB_FIREHOSE_CRASH_AT"  # tests only: "after-marker" or "after-data" (exit 70)
 
 

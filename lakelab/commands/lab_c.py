@@ -45,9 +45,9 @@ workflow_app = typer.Typer(help="Event-driven workflows declared in workflows/*.
 
 
 def _workflow(name: str, prefix: str | None, table: str | None, location: str | None):
-    from lakelab import workflow
+    from workflows import engine
 
-    wf = workflow.load(name)
+    wf = engine.load(name)
     if prefix is not None and wf.Trigger:
         wf.Trigger.EventPattern.setdefault("detail", {}).setdefault("object", {})["key"] = [{"prefix": prefix}]
     if wf.Trigger and (table or location):
@@ -65,8 +65,8 @@ def watch(
     location: Annotated[Optional[str], typer.Option(help="override the target table location")] = None,
 ) -> None:
     """Start a run for every matching Object Created event, until Ctrl-C."""
-    from lakelab import sales_tasks
-    from lakelab.watcher import Watcher, watched_location
+    from workflows import sales_tasks
+    from workflows.watcher import Watcher, watched_location
 
     settings = get_settings()
     wf = _workflow(name, prefix, table, location)
@@ -101,9 +101,9 @@ def start(
     """Run the workflow once on an object, as if it had just been uploaded (no trigger dedup)."""
     import time
 
-    from lakelab import sales_tasks
-    from lakelab.events import object_created
-    from lakelab.watcher import start_run
+    from workflows import sales_tasks
+    from workflows.events import object_created
+    from workflows.watcher import start_run
 
     settings = get_settings()
     bucket, key = _split_uri(uri)
@@ -125,9 +125,9 @@ def start(
 @workflow_app.command("show")
 def show_workflow(name: Annotated[str, typer.Argument()] = "sales_etl") -> None:
     """The states and transitions a workflow declares."""
-    from lakelab import workflow
+    from workflows import engine
 
-    wf = workflow.load(name)
+    wf = engine.load(name)
     table = Table("state", "type", "resource", "next", "retry", "catch", "timeout", title=f"{wf.Name}: {wf.Comment}")
     for state_name, s in wf.States.items():
         nexts = [s.Next or ""] + [f"{c.get('Variable', '')} -> {c['Next']}" for c in s.Choices]
@@ -155,7 +155,7 @@ def runs_list(
     """List runs, newest first (`lakelab runs show RUN_ID` for one run's transitions)."""
     if ctx.invoked_subcommand:
         return
-    from lakelab.runs import list_runs
+    from workflows.runs import list_runs
 
     table = Table(Column("run", no_wrap=True, min_width=24), "status", "state", "object", "started", "s", "error",
                   caption="lakelab runs show RUN for the transitions")
@@ -171,7 +171,7 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(run_id: str) -> None:
     """One run: every state entered, retried, caught, exited, with timings."""
-    from lakelab.runs import get_run
+    from workflows.runs import get_run
 
     run = get_run(run_id, get_settings())
     if run is None:
@@ -192,7 +192,7 @@ versions_app = typer.Typer(help="Object versions of a versioned bucket: list, re
 @versions_app.command("list")
 def versions_list(bucket: str, key: str, user: UserOption = None) -> None:
     """Every version and delete marker of a key, newest first."""
-    from lakelab.governance import list_versions
+    from governance.versioning import list_versions
 
     try:
         versions = list_versions(s3_for(get_settings(), user), bucket, key)
@@ -212,7 +212,7 @@ def versions_restore(
     user: UserOption = None,
 ) -> None:
     """Make an older version current again (copy), or remove the delete marker of a deleted key."""
-    from lakelab.governance import restore
+    from governance.versioning import restore
 
     try:
         console.print(restore(s3_for(get_settings(), user), bucket, key, version_id))
@@ -237,10 +237,11 @@ def quality_check(
     """Profile a dataset on demand; exit 1 when it falls under the thresholds."""
     import time
 
-    from lakelab import quality, workflow
+    from governance import quality
+    from workflows import engine
 
     settings = get_settings()
-    wf = workflow.load(workflow_name)
+    wf = engine.load(workflow_name)
     step = next((s for s in wf.States.values() if s.Resource and s.Resource.endswith(":quality_check")), None)
     config = quality.QualityConfig.model_validate((step.Parameters or {}).get("thresholds", {}) if step else {})
     schema = wf.Trigger.Input.get("schema") if wf.Trigger else None
@@ -281,8 +282,8 @@ def _trino_table(settings, table: str):
 def quality_show(ref: Annotated[str, typer.Argument(help="a run id or the s3:// URI of a report.json")],
                  user: UserOption = None) -> None:
     """Summarise a stored report."""
-    from lakelab import quality
-    from lakelab.runs import get_run
+    from governance import quality
+    from workflows.runs import get_run
 
     settings = get_settings()
     uri = ref
@@ -301,7 +302,7 @@ def quality_show(ref: Annotated[str, typer.Argument(help="a run id or the s3:// 
 
 def catalog(table: Annotated[str, typer.Argument(help="hive table, e.g. default.processed_sales")]) -> None:
     """Table metadata kept in the metastore: owner, source, last update, row count, quality."""
-    from lakelab.governance import table_properties
+    from governance.versioning import table_properties
 
     properties = table_properties(get_settings(), table)
     if not properties:

@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from lakelab import runs
-from lakelab.events import MetaTail, poll_events
 from lakelab.settings import Settings
-from lakelab.workflow import Outcome, Recorder, Workflow, execute, matches
+from workflows import runs
+from workflows.engine import Outcome, Recorder, Workflow, execute, matches
+from workflows.events import MetaTail, poll_events
 
 console = Console(stderr=True)
 

@@ -32,7 +32,6 @@ from lakelab.settings import Settings
 from services.s3.service import s3_client
 
 
-
 def object_created(bucket: str, key: str, version_id: str | None, size: int, etag: str, ts_ns: int,
                    region: str = "us-east-1") -> dict[str, Any]:
     when = datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc)

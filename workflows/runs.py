@@ -16,7 +16,12 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from lakelab.settings import Settings, get_settings
 from services.postgres.service import connect
