@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 from rich.console import Console
 
+from lakelab.s3events import MetaTail, bucket_path
 from lakelab.settings import Settings
 from workflows import runs
 from workflows.engine import Outcome, Recorder, Workflow, execute, matches
-from workflows.events import MetaTail, poll_events
+from workflows.events import poll_events, tail_events
 
 console = Console(stderr=True)
 
@@ -71,8 +72,8 @@ class Watcher:
         if self.source == "poll":
             return poll_events(self.settings, self.bucket, self.prefix, stop=self._stop)
         since = runs.checkpoint(self.name, self.settings) or self._started_ns
-        self._tail = MetaTail(self.settings, self.bucket, self.prefix, since)
-        return iter(self._tail)
+        self._tail = MetaTail(self.settings, bucket_path(self.bucket, self.prefix), since)
+        return tail_events(self._tail, self.bucket, self.prefix, self.settings.s3_region)
 
     def run(self) -> None:
         store = runs.RunStore(self.settings)
@@ -95,7 +96,7 @@ class Watcher:
                     if self.source == "meta-tail" and sequencer:
                         runs.save_checkpoint(self.name, int(sequencer), self.settings)
                     delay = 1.0
-            except (RuntimeError, OSError) as exc:  # the filer went away: resume from the checkpoint
+            except (RuntimeError, OSError) as exc:  # the filer went away (ConnectionError): resume from the checkpoint
                 if self._stop.is_set():
                     return
                 console.print(f"[yellow]event stream lost ({exc}); reconnecting in {delay:.0f} s[/]")
