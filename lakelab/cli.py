@@ -248,7 +248,7 @@ def demo(
     trigger: Annotated[float, typer.Option(help="streaming micro-batch interval, seconds")] = 5.0,
 ) -> None:
     """Lab A on the running stack: IoT records with a changing schema upserted into Hudi, read in Trino."""
-    from lakelab import demo as lab_a
+    from lakelab.commands import lab_a
 
     lab_a.run(get_settings(), keep=keep, rate=rate, trigger=trigger, console=console)
 
