@@ -531,30 +531,12 @@ def session(settings: Settings | None = None, app_name: str = "iot_hudi"):
 
 def drop_table(spark, config: JobConfig, settings: Settings | None = None) -> None:
     """Remove the table everywhere: metastore entry, files on S3, the job's checkpoint."""
-    from services.s3.service import s3_client
+    from services.s3.service import delete_prefix
 
     settings = settings or get_settings()
     config = config.resolved(settings)
     spark.sql(f"DROP TABLE IF EXISTS `{config.database}`.`{config.table}`")
-    bucket, _, prefix = config.path.split("://", 1)[1].partition("/")
-    prefix = prefix.rstrip("/") + "/"
-    s3 = s3_client(settings)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-
-    # SeaweedFS keeps emptied folders, and S3A would see `<table>/.hoodie/` as an existing table
-    # without hoodie.properties: delete the folders too, deepest first.
-    def folders(under: str) -> list[str]:
-        found: list[str] = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=under, Delimiter="/"):
-            for common in page.get("CommonPrefixes", []):
-                found += folders(common["Prefix"]) + [common["Prefix"]]
-        return found
-
-    for folder in folders(prefix) + [prefix]:
-        s3.delete_object(Bucket=bucket, Key=folder)
+    delete_prefix(settings, config.path)
     if "://" not in config.checkpoint or config.checkpoint.startswith("file:"):
         shutil.rmtree(config.checkpoint.removeprefix("file:"), ignore_errors=True)
     Path(config.metrics_file).unlink(missing_ok=True)

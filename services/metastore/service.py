@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -161,21 +162,28 @@ def _command(settings: Settings) -> list[str]:
     return _java(settings, "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", port)
 
 
-def list_databases(settings: Settings) -> list[str]:
-    """`get_all_databases` over Thrift: the smallest real metastore call."""
+@contextmanager
+def _thrift(settings: Settings, timeout_ms: int = 5000):
     uri = urlparse(settings.metastore_uri)
     socket = TSocket.TSocket(uri.hostname, uri.port)
-    socket.setTimeout(5000)
+    socket.setTimeout(timeout_ms)
     transport = TTransport.TBufferedTransport(socket)
-    protocol = TBinaryProtocol.TBinaryProtocol(transport)
     transport.open()
     try:
+        yield TBinaryProtocol.TBinaryProtocol(transport)
+    finally:
+        transport.close()
+
+
+def list_databases(settings: Settings) -> list[str]:
+    """`get_all_databases` over Thrift: the smallest real metastore call."""
+    with _thrift(settings) as protocol:
         protocol.writeMessageBegin("get_all_databases", TMessageType.CALL, 1)
         protocol.writeStructBegin("get_all_databases_args")
         protocol.writeFieldStop()
         protocol.writeStructEnd()
         protocol.writeMessageEnd()
-        transport.flush()
+        protocol.trans.flush()
         _, message_type, _ = protocol.readMessageBegin()
         if message_type == TMessageType.EXCEPTION:
             raise NotReady("metastore answered get_all_databases with an exception")
@@ -195,8 +203,41 @@ def list_databases(settings: Settings) -> list[str]:
         if databases is None:
             raise NotReady("metastore could not list databases (MetaException)")
         return databases
-    finally:
-        transport.close()
+
+
+def drop_table(settings: Settings, database: str, table: str) -> bool:
+    """`drop_table` over Thrift, metadata only (the files stay). False if there was no such table.
+    Trino cannot drop a Hudi table registered by hive sync, so tests clean up this way."""
+    with _thrift(settings, timeout_ms=30_000) as protocol:
+        protocol.writeMessageBegin("drop_table", TMessageType.CALL, 1)
+        protocol.writeStructBegin("drop_table_args")
+        for field_id, value in ((1, database), (2, table)):
+            protocol.writeFieldBegin("name", TType.STRING, field_id)
+            protocol.writeString(value)
+            protocol.writeFieldEnd()
+        protocol.writeFieldBegin("deleteData", TType.BOOL, 3)
+        protocol.writeBool(False)
+        protocol.writeFieldEnd()
+        protocol.writeFieldStop()
+        protocol.writeStructEnd()
+        protocol.writeMessageEnd()
+        protocol.trans.flush()
+        _, message_type, _ = protocol.readMessageBegin()
+        if message_type == TMessageType.EXCEPTION:
+            raise RuntimeError(f"metastore answered drop_table {database}.{table} with an exception")
+        outcome = True
+        protocol.readStructBegin()
+        while True:
+            _, field_type, field_id = protocol.readFieldBegin()
+            if field_type == TType.STOP:
+                break
+            if field_id == 1:      # NoSuchObjectException
+                outcome = False
+            elif field_id == 2:    # MetaException
+                raise RuntimeError(f"metastore could not drop {database}.{table}")
+            protocol.skip(field_type)
+            protocol.readFieldEnd()
+        return outcome
 
 
 def _check(settings: Settings) -> None:

@@ -24,6 +24,29 @@ def s3_client(settings: Settings, access_key: str | None = None, secret_key: str
     )
 
 
+def delete_prefix(settings: Settings, url: str) -> None:
+    """Delete everything under `s3a://bucket/prefix/`, folders included: SeaweedFS keeps emptied
+    folders, and S3A would take a leftover `<table>/.hoodie/` for an existing Hudi table."""
+    bucket, _, prefix = url.split("://", 1)[1].partition("/")
+    prefix = prefix.strip("/") + "/"
+    s3 = s3_client(settings)
+    pages = s3.get_paginator("list_objects_v2")
+    for page in pages.paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+    def folders(under: str) -> list[str]:  # deepest first
+        found: list[str] = []
+        for page in pages.paginate(Bucket=bucket, Prefix=under, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                found += [*folders(common["Prefix"]), common["Prefix"]]
+        return found
+
+    for folder in [*folders(prefix), prefix]:
+        s3.delete_object(Bucket=bucket, Key=folder)
+
+
 def identities(settings: Settings, resources: Resources) -> dict:
     """SeaweedFS identities: the admin key every service uses, and one per declared user,
     limited to its buckets (SeaweedFS actions are scoped as `Action:bucket`)."""
