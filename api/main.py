@@ -7,9 +7,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.engine import Engine
@@ -17,6 +20,8 @@ from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.metrics import MetricsMiddleware
 from api.routers import ops, query, tables
 from lakelab.settings import Settings, get_settings
+
+SWAGGER_UI = Path(__file__).parent / "static" / "swagger"
 
 DESCRIPTION = """Query the local data lake (Trino over Hudi and Hive tables) over HTTP: the stand-in for the
 labs' API Gateway + Athena.
@@ -46,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.2.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "query", "description": "read-only SQL on Trino"},
             {"name": "tables", "description": "the catalog's tables"},
@@ -61,6 +68,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
+
+    # Swagger UI from files served here (swagger-ui-dist from npm), not from a CDN: the lake runs
+    # offline.
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} - docs",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: settings.api_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

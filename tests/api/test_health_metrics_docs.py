@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -43,6 +44,17 @@ def test_metrics_need_a_key_and_count_requests(gateway, settings):
     assert 'lakelab_api_requests_total{method="GET",route="/query",status="200"}' in text
     assert "lakelab_api_request_duration_seconds_bucket" in text
     assert 'lakelab_api_trino_queries_total{outcome="ok"}' in text
+
+
+def test_docs_page_works_offline_from_the_gateways_own_files(settings):
+    page = httpx.get(f"{settings.gateway_url}/docs")
+    assert page.status_code == 200
+    scripts = re.findall(r'<script src="([^"]+)"', page.text)
+    assert scripts and all(src.startswith("/static/swagger/") for src in scripts)
+    for src in scripts:
+        asset = httpx.get(f"{settings.gateway_url}{src}")
+        assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert "https:" not in page.headers["content-security-policy"]
 
 
 def test_docs_are_open_and_describe_every_endpoint_and_its_errors(settings):
