@@ -175,69 +175,66 @@ def _thrift(settings: Settings, timeout_ms: int = 5000):
         transport.close()
 
 
-def list_databases(settings: Settings) -> list[str]:
-    """`get_all_databases` over Thrift: the smallest real metastore call."""
-    with _thrift(settings) as protocol:
-        protocol.writeMessageBegin("get_all_databases", TMessageType.CALL, 1)
-        protocol.writeStructBegin("get_all_databases_args")
+class MetastoreCallError(RuntimeError):
+    """The metastore answered a Thrift call with an application exception."""
+
+
+def _call(settings: Settings, method: str, args: list[tuple[int, int, str | bool]],
+          timeout_ms: int = 5000) -> dict[int, list[str] | bool]:
+    """One ThriftHiveMetastore call. `args` are its (field id, type, value) arguments (strings and
+    booleans); returns the result's fields by id: lists of strings as read, any other field (a
+    declared exception) as True."""
+    writers = {TType.STRING: "writeString", TType.BOOL: "writeBool"}
+    with _thrift(settings, timeout_ms) as protocol:
+        protocol.writeMessageBegin(method, TMessageType.CALL, 1)
+        protocol.writeStructBegin(f"{method}_args")
+        for field_id, field_type, value in args:
+            protocol.writeFieldBegin("arg", field_type, field_id)
+            getattr(protocol, writers[field_type])(value)
+            protocol.writeFieldEnd()
         protocol.writeFieldStop()
         protocol.writeStructEnd()
         protocol.writeMessageEnd()
         protocol.trans.flush()
         _, message_type, _ = protocol.readMessageBegin()
         if message_type == TMessageType.EXCEPTION:
-            raise NotReady("metastore answered get_all_databases with an exception")
-        databases: list[str] | None = None
+            raise MetastoreCallError(f"metastore answered {method} with an exception")
+        fields: dict[int, list[str] | bool] = {}
         protocol.readStructBegin()
         while True:
             _, field_type, field_id = protocol.readFieldBegin()
             if field_type == TType.STOP:
                 break
-            if field_id == 0 and field_type == TType.LIST:
+            if field_type == TType.LIST:
                 _, size = protocol.readListBegin()
-                databases = [protocol.readString() for _ in range(size)]
+                fields[field_id] = [protocol.readString() for _ in range(size)]
                 protocol.readListEnd()
             else:
                 protocol.skip(field_type)
+                fields[field_id] = True
             protocol.readFieldEnd()
-        if databases is None:
-            raise NotReady("metastore could not list databases (MetaException)")
-        return databases
+        return fields
+
+
+def list_databases(settings: Settings) -> list[str]:
+    """`get_all_databases` over Thrift: the smallest real metastore call."""
+    try:
+        result = _call(settings, "get_all_databases", [])
+    except MetastoreCallError as exc:
+        raise NotReady(str(exc)) from exc
+    if 0 not in result:
+        raise NotReady("metastore could not list databases (MetaException)")
+    return result[0]
 
 
 def drop_table(settings: Settings, database: str, table: str) -> bool:
     """`drop_table` over Thrift, metadata only (the files stay). False if there was no such table.
     Trino cannot drop a Hudi table registered by hive sync, so tests clean up this way."""
-    with _thrift(settings, timeout_ms=30_000) as protocol:
-        protocol.writeMessageBegin("drop_table", TMessageType.CALL, 1)
-        protocol.writeStructBegin("drop_table_args")
-        for field_id, value in ((1, database), (2, table)):
-            protocol.writeFieldBegin("name", TType.STRING, field_id)
-            protocol.writeString(value)
-            protocol.writeFieldEnd()
-        protocol.writeFieldBegin("deleteData", TType.BOOL, 3)
-        protocol.writeBool(False)
-        protocol.writeFieldEnd()
-        protocol.writeFieldStop()
-        protocol.writeStructEnd()
-        protocol.writeMessageEnd()
-        protocol.trans.flush()
-        _, message_type, _ = protocol.readMessageBegin()
-        if message_type == TMessageType.EXCEPTION:
-            raise RuntimeError(f"metastore answered drop_table {database}.{table} with an exception")
-        outcome = True
-        protocol.readStructBegin()
-        while True:
-            _, field_type, field_id = protocol.readFieldBegin()
-            if field_type == TType.STOP:
-                break
-            if field_id == 1:      # NoSuchObjectException
-                outcome = False
-            elif field_id == 2:    # MetaException
-                raise RuntimeError(f"metastore could not drop {database}.{table}")
-            protocol.skip(field_type)
-            protocol.readFieldEnd()
-        return outcome
+    result = _call(settings, "drop_table",
+                   [(1, TType.STRING, database), (2, TType.STRING, table), (3, TType.BOOL, False)], 30_000)
+    if 2 in result:  # MetaException
+        raise MetastoreCallError(f"metastore could not drop {database}.{table}")
+    return 1 not in result  # NoSuchObjectException
 
 
 def _check(settings: Settings) -> None:
