@@ -18,7 +18,7 @@ from api import errors
 from api.engine import Engine
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.metrics import MetricsMiddleware
-from api.routers import ops, query, tables
+from api.routers import ops, query, runs, tables
 from lakelab.settings import Settings, get_settings
 
 SWAGGER_UI = Path(__file__).parent / "static" / "swagger"
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "query", "description": "read-only SQL on Trino"},
             {"name": "tables", "description": "the catalog's tables"},
+            {"name": "runs", "description": "workflow runs (Lab C) and their state transitions"},
             {"name": "operations", "description": "health and metrics"},
         ],
     )
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(query.router)
     app.include_router(tables.router)
     app.include_router(ops.router)
+    app.include_router(runs.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

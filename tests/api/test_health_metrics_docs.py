@@ -62,7 +62,8 @@ def test_docs_are_open_and_describe_every_endpoint_and_its_errors(settings):
     spec = httpx.get(f"{settings.gateway_url}/openapi.json").json()
     operations = {(method.upper(), path): op for path, item in spec["paths"].items() for method, op in item.items()}
     assert set(operations) == {("GET", "/query"), ("POST", "/query"), ("GET", "/tables"),
-                               ("GET", "/tables/{schema}/{table}"), ("GET", "/health"), ("GET", "/metrics")}
+                               ("GET", "/tables/{schema}/{table}"), ("GET", "/health"), ("GET", "/metrics"),
+                               ("GET", "/runs"), ("GET", "/runs/{run_id}")}
     for (method, path), op in operations.items():
         assert op.get("summary"), (method, path)
         if path != "/health":

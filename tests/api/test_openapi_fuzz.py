@@ -26,7 +26,8 @@ PACE_S = 0.07  # ~14 requests/s, under the gateway's 20/s per client
 # "false"), so invalid data is held to the other checks only: no 5xx, documented answers.
 SQL_OPERATIONS = {"GET /query", "POST /query"}
 WITHOUT_PARAMETERS = {"GET /health", "GET /metrics"}  # nothing invalid to generate
-OPERATIONS = ["GET /query", "POST /query", "GET /tables", "GET /tables/{schema}/{table}", "GET /health", "GET /metrics"]
+OPERATIONS = ["GET /query", "POST /query", "GET /tables", "GET /tables/{schema}/{table}", "GET /health", "GET /metrics",
+              "GET /runs", "GET /runs/{run_id}"]
 
 
 @pytest.fixture(scope="module")
