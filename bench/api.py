@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import itertools
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lakelab.settings import Settings, get_settings  # noqa: E402
+from percentiles import percentile  # noqa: E402
 
 CACHED_SQL = "SELECT count(*) AS n, sum(x) AS s FROM UNNEST(sequence(1, 100)) AS t(x)"
 UNCACHED_SQL = "SELECT count(*) AS n, sum(x) AS s /* {i} */ FROM UNNEST(sequence(1, 100)) AS t(x)"
@@ -101,13 +101,12 @@ async def _cell(base_url: str, key: str, sql: str, clients: int, seconds: float,
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - began
-    latencies.sort()
+    def ms(q: float) -> float:
+        value = percentile(latencies, q)
+        return float("nan") if value is None else value * 1000
 
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
-
-    return {"requests": len(latencies), "rps": len(latencies) / wall, "p50": statistics.median(latencies) * 1000,
-            "p99": pct(0.99), "statuses": statuses}
+    return {"requests": len(latencies), "rps": len(latencies) / wall, "p50": ms(0.5), "p99": ms(0.99),
+            "statuses": statuses}
 
 
 def main() -> None:

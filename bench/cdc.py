@@ -35,6 +35,7 @@ from rich.table import Table
 from trino.exceptions import TrinoConnectionError, TrinoQueryError
 
 from lakelab.settings import ROOT, get_settings
+from percentiles import percentile
 from producers.shop import Shop, run_workload
 from services.trino.service import connect as trino_connect
 from spark_jobs.cdc_pipeline import Pipeline
@@ -58,10 +59,7 @@ class Step:
         return [self.visible[i] - self.probes[i] for i in sorted(self.probes) if i in self.visible]
 
     def percentile(self, q: float) -> float | None:
-        values = sorted(self.latencies())
-        if not values:
-            return None
-        return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+        return percentile(self.latencies(), q)
 
     def growing(self) -> bool:
         values = self.latencies()

@@ -27,19 +27,13 @@ from rich.console import Console
 from rich.table import Table
 
 from lakelab.settings import get_settings
+from percentiles import percentile
 from producers.iot import Generator, device_pool
 from services.kafka.service import admin
 from services.trino.service import connect
 from spark_jobs.iot_hudi import IotHudiJob, JobConfig, drop_table, session
 
 console = Console()
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -165,7 +159,7 @@ def main(
     for r in results:
         lat = fresh.latencies.get(r["level"], [])
         table.add_row(r["level"], _fmt(r["produced_rate"], 0), _fmt(r["ingested_rate"], 0), str(r["backlog"]),
-                      _fmt(_percentile(lat, 0.5)), _fmt(_percentile(lat, 0.95)), _fmt(max(lat) if lat else None),
+                      _fmt(percentile(lat, 0.5)), _fmt(percentile(lat, 0.95)), _fmt(max(lat) if lat else None),
                       str(r["batches"]))
     console.print(table)
     metrics = [m for m in metrics if m["batch_id"] >= warm_batches]   # the measured levels only
@@ -178,11 +172,11 @@ def main(
         f"peak micro-batch throughput (batches of >= 1000 records): "
         f"{_fmt(max(rates_per_batch) if rates_per_batch else None, 0)} records/s; hive sync ran in {syncs} commits")
     console.print(
-        f"commits: {len(writes)}; Hudi commit (write + hive sync when needed) p50 {_fmt(_percentile(writes, 0.5))} s, "
-        f"p95 {_fmt(_percentile(writes, 0.95))} s, max {_fmt(max(writes) if writes else None)} s; "
-        f"whole micro-batch p50 {_fmt(_percentile(batches_s, 0.5))} s, max {_fmt(max(batches_s) if batches_s else None)} s; "
+        f"commits: {len(writes)}; Hudi commit (write + hive sync when needed) p50 {_fmt(percentile(writes, 0.5))} s, "
+        f"p95 {_fmt(percentile(writes, 0.95))} s, max {_fmt(max(writes) if writes else None)} s; "
+        f"whole micro-batch p50 {_fmt(percentile(batches_s, 0.5))} s, max {_fmt(max(batches_s) if batches_s else None)} s; "
         f"records per batch median {_fmt(statistics.median(sizes) if sizes else None, 0)}, max {max(sizes) if sizes else '-'}")
-    console.print(f"freshness measured by {fresh.polls} Trino polls (query p50 {_fmt(_percentile(fresh.poll_seconds, 0.5), 2)} s); "
+    console.print(f"freshness measured by {fresh.polls} Trino polls (query p50 {_fmt(percentile(fresh.poll_seconds, 0.5), 2)} s); "
                   f"unmatched batches {len(fresh.pending)}; trigger interval {trigger} s; load now {os.getloadavg()[0]:.1f}")
 
 

@@ -30,6 +30,7 @@ from analytics.trade_alerts import AlertConfig
 from analytics.trade_alerts import run as run_alerts
 from delivery.firehose import DeliveryConfig, Firehose
 from lakelab.settings import get_settings
+from percentiles import percentile
 from producers.trades import replay, sample_trades
 from services.kafka.service import admin
 from services.s3.service import s3_client
@@ -45,10 +46,6 @@ def _drained(settings, config: DeliveryConfig) -> bool:
         return all(consumer.get_watermark_offsets(tp, timeout=10)[1] in (c.offset, 0) for tp, c in zip(tps, committed))
     finally:
         consumer.close()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
 def main(records: int = typer.Option(60_000, help="trades to deliver"),
@@ -134,7 +131,7 @@ def main(records: int = typer.Option(60_000, help="trades to deliver"),
                   f"({len(convert_s)} objects -> {outputs} Parquet files, p50 {statistics.median(convert_s):.3f} s/object)")
     table.add_row("alerts: trades replayed", f"{count} at {rate:g}/s, {len(latencies)} alerts")
     if latencies:
-        table.add_row("alerts: latency p50 / p95 (ms)", f"{_percentile(latencies, 50):.0f} / {_percentile(latencies, 95):.0f}")
+        table.add_row("alerts: latency p50 / p95 (ms)", f"{percentile(latencies, 0.5):.0f} / {percentile(latencies, 0.95):.0f}")
     console.print(table)
 
 

@@ -24,17 +24,12 @@ from trino.exceptions import TrinoQueryError
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lakelab.settings import get_settings  # noqa: E402
+from percentiles import percentile  # noqa: E402
 from producers.company_data import sales_csv  # noqa: E402
 from services.s3.service import s3_client  # noqa: E402
 from services.trino.service import query  # noqa: E402
 from workflows import engine, runs, sales_tasks  # noqa: E402
 from workflows.watcher import Watcher  # noqa: E402
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 def main(uploads: Annotated[int, typer.Option()] = 20, rows: Annotated[int, typer.Option()] = 200,
@@ -81,10 +76,10 @@ def main(uploads: Annotated[int, typer.Option()] = 20, rows: Annotated[int, type
                   f"whole run {results[-1][2]:.2f} s)")
         seconds = [r[0] for r in results]
         print(f"\n{uploads} uploads of {rows} rows, upload -> processed table visible in Trino:")
-        print(f"  p50 {percentile(seconds, 50):.2f} s   p95 {percentile(seconds, 95):.2f} s   "
+        print(f"  p50 {percentile(seconds, 0.5):.2f} s   p95 {percentile(seconds, 0.95):.2f} s   "
               f"min {min(seconds):.2f} s   max {max(seconds):.2f} s   mean {statistics.mean(seconds):.2f} s")
-        print(f"  Spark ETL alone: p50 {percentile([r[1] for r in results], 50):.2f} s; whole run (with quality "
-              f"and metadata): p50 {percentile([r[2] for r in results], 50):.2f} s")
+        print(f"  Spark ETL alone: p50 {percentile([r[1] for r in results], 0.5):.2f} s; whole run (with quality "
+              f"and metadata): p50 {percentile([r[2] for r in results], 0.5):.2f} s")
     finally:
         watcher.stop()
         thread.join(30)

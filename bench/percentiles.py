@@ -1,0 +1,14 @@
+"""The one percentile definition every benchmark prints (nearest rank), so that a "p95" means the
+same thing in each of them. The scripts import it as a sibling module (`python bench/NAME.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The value at fraction `q` (0..1) of the sorted values, nearest rank; None for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
