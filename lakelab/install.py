@@ -75,14 +75,14 @@ def maven_classpath(settings: Settings, label: str, artifacts: list[str]) -> lis
 
 def maven_artifacts(settings: Settings, label: str, artifacts: list[str]) -> list[Path]:
     """Fetch exactly these artifacts, without their dependencies (e.g. Spark's extra jars)."""
-    paths = [_jar_in_repo(settings, a) for a in artifacts]
+    paths = [repo_path(settings, a) for a in artifacts]
     for coordinate, path in zip(artifacts, paths):
         if not path.exists():
             _mvn(settings, f"{label} ({coordinate})", ["dependency:get", f"-Dartifact={coordinate}", "-Dtransitive=false"])
     return paths
 
 
-def _jar_in_repo(settings: Settings, coordinate: str) -> Path:
+def repo_path(settings: Settings, coordinate: str) -> Path:
     """`group:artifact:version[:extension[:classifier]]`, as `mvn dependency:get` takes it."""
     group, artifact, version, *rest = coordinate.split(":")
     extension = rest[0] if rest else "jar"

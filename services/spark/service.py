@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lakelab.install import maven_artifacts
+from lakelab.install import maven_artifacts, repo_path
 from lakelab.service import NotReady, Service, java17
 from lakelab.settings import Settings, versions
 
@@ -17,25 +17,24 @@ def pyspark_jars_dir() -> Path:
     return Path(pyspark.__file__).parent / "jars"
 
 
-def s3a_jars(settings: Settings) -> list[Path]:
-    v = versions()["spark"]
-    return maven_artifacts(settings, "s3a", [
-        f"org.apache.hadoop:hadoop-aws:{v['hadoop']}",
-        f"com.amazonaws:aws-java-sdk-bundle:{v['aws_java_sdk_bundle']}",
-    ])
-
-
-def spark_jars(settings: Settings) -> list[Path]:
-    """Extra jars for every Spark job: Hudi, the Kafka source and S3A."""
+def _artifacts() -> list[str]:
+    """Extra jars for every Spark job: Hudi, the Kafka source and S3A (at Spark's own Hadoop)."""
     v = versions()["spark"]
     scala, spark = v["scala"], v["version"]
-    return maven_artifacts(settings, "spark", [
+    return [
         f"org.apache.hudi:hudi-spark3.5-bundle_{scala}:{versions()['hudi']['version']}",
         f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{spark}",
         f"org.apache.spark:spark-token-provider-kafka-0-10_{scala}:{spark}",
         "org.apache.kafka:kafka-clients:3.4.1",
         "org.apache.commons:commons-pool2:2.11.1",
-    ]) + s3a_jars(settings)
+        f"org.apache.hadoop:hadoop-aws:{v['hadoop']}",
+        f"com.amazonaws:aws-java-sdk-bundle:{v['aws_java_sdk_bundle']}",
+    ]
+
+
+def spark_jars(settings: Settings) -> list[Path]:
+    """The extra jars, downloaded on first use."""
+    return maven_artifacts(settings, "spark", _artifacts())
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -84,7 +83,7 @@ def session(settings: Settings, app_name: str, extra: dict[str, str] | None = No
 
 
 def _check(settings: Settings) -> None:
-    missing = [p.name for p in spark_jars(settings) if not p.exists()]
+    missing = [c for c in _artifacts() if not repo_path(settings, c).exists()]
     if missing:
         raise NotReady(f"missing jars: {', '.join(missing)}")
 
