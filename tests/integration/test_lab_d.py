@@ -136,8 +136,12 @@ def test_connector_registered_from_the_repo_file(lab, settings):
             "SELECT c.relname, c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relkind = 'r'", (lab.schema,)).fetchall())
     assert identities == {t: "f" for t in lab.tables}  # REPLICA IDENTITY FULL
-    topics = set(admin(settings).list_topics(timeout=10).topics)
-    assert {lab.topic(t) for t in lab.tables} <= topics  # one topic per table
+    # A table's topic appears with the first snapshot record Connect writes for it, which can be
+    # a moment after the connector reports RUNNING.
+    wanted, deadline = {lab.topic(t) for t in lab.tables}, time.monotonic() + 60
+    while not wanted <= (topics := set(admin(settings).list_topics(timeout=10).topics)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert wanted <= topics  # one topic per table
 
     cli = subprocess.run([sys.executable, "-m", "lakelab.cli", "connectors", "status", lab.connector],
                          capture_output=True, text=True, timeout=60, check=False)
