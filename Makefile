@@ -18,7 +18,7 @@ up: install  ## start the whole stack and wait until every service answers
 	$(LAKELAB) up
 
 demo: up  ## the main demo on the running stack
-	$(LAKELAB) demo
+	$(LAKELAB) lab-a demo
 
 test: $(VENV)/.installed  ## the whole suite; brings the stack up once for the session
 	$(VENV)/bin/pytest

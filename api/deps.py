@@ -7,14 +7,14 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-import trino
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+import trino
 from api.engine import Engine
 from api.errors import ApiError
 from lakelab.settings import Settings
-from services.trino.service import connect
+from services.trino.client import get_client
 
 TRINO_SOURCE = "lakelab-api"
 
@@ -55,7 +55,7 @@ class TrinoHandle:
     @property
     def conn(self) -> trino.dbapi.Connection:
         if self._conn is None:
-            self._conn = connect(
+            self._conn = get_client(
                 self._settings, request_timeout=self._settings.api_query_timeout_s + 5,
                 source=TRINO_SOURCE, legacy_primitive_types=True, max_attempts=1,
             )

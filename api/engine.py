@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 
 import httpx
 import requests
-import trino
 from starlette.requests import Request
 from trino.exceptions import DatabaseError, HttpError, TrinoQueryError
 
+import trino
 from api import metrics
 from api.errors import ApiError, Position
 from api.models import Column, QueryPage

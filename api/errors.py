@@ -48,10 +48,6 @@ def _json(status: int, body: Error, headers: dict[str, str] | None = None) -> JS
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
-def error_response(status: int, error: str, message: str, **fields: Any) -> JSONResponse:
-    return _json(status, Error(error=error, message=message, **fields))
-
-
 def _doc(description: str) -> dict[str, Any]:
     return {"model": Error, "description": description}
 

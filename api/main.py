@@ -16,8 +16,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.engine import Engine
-from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.metrics import MetricsMiddleware
+from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.routers import ops, query, runs, tables
 from lakelab.settings import Settings, get_settings
 

@@ -33,8 +33,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lakelab.settings import Settings, get_settings  # noqa: E402
 from percentiles import percentile  # noqa: E402
+
+from lakelab.settings import Settings, get_settings  # noqa: E402
 
 CACHED_SQL = "SELECT count(*) AS n, sum(x) AS s FROM UNNEST(sequence(1, 100)) AS t(x)"
 UNCACHED_SQL = "SELECT count(*) AS n, sum(x) AS s /* {i} */ FROM UNNEST(sequence(1, 100)) AS t(x)"

@@ -30,16 +30,16 @@ import time
 from dataclasses import dataclass, field
 
 import typer
+from percentiles import percentile
 from rich.console import Console
 from rich.table import Table
 from trino.exceptions import TrinoConnectionError, TrinoQueryError
 
+from labs.lab_d.pipeline import Pipeline
+from labs.lab_d.verify import wait_equal
 from lakelab.settings import ROOT, get_settings
-from percentiles import percentile
-from producers.shop import Shop, run_workload
-from services.trino.service import connect as trino_connect
-from spark_jobs.cdc_pipeline import Pipeline
-from spark_jobs.cdc_verify import wait_equal
+from producers.lab_d import Shop, run_workload
+from services.trino.client import get_client as trino_connect
 
 console = Console(width=130)
 

@@ -23,15 +23,15 @@ from pathlib import Path
 
 import typer
 from confluent_kafka.admin import NewTopic
+from percentiles import percentile
 from rich.console import Console
 from rich.table import Table
 
 from lakelab.settings import get_settings
-from percentiles import percentile
-from producers.iot import Generator, device_pool
-from services.kafka.service import admin
-from services.trino.service import connect
-from spark_jobs.iot_hudi import IotHudiJob, JobConfig, drop_table, session
+from producers.kdg import Generator, device_pool
+from services.kafka.client import get_client as admin
+from services.trino.client import get_client as connect
+from spark_jobs.lab_a import IotHudiJob, JobConfig, drop_table, session
 
 console = Console()
 

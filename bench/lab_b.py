@@ -23,17 +23,18 @@ import uuid
 import typer
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
+from percentiles import percentile
 from rich.console import Console
 from rich.table import Table
 
-from analytics.trade_alerts import AlertConfig
-from analytics.trade_alerts import run as run_alerts
-from delivery.firehose import DeliveryConfig, Firehose
+from aws.firehose.delivery import DeliveryConfig, Firehose
+from labs.lab_b.alerts import AlertConfig
+from labs.lab_b.alerts import run as run_alerts
+from labs.lab_b.stockdata_lambda import process_object
 from lakelab.settings import get_settings
-from percentiles import percentile
-from producers.trades import replay, sample_trades
-from services.kafka.service import admin
-from services.s3.service import s3_client
+from producers.lab_b import replay, sample_trades
+from services.kafka.client import get_client as admin
+from services.s3.client import get_client as s3_client
 
 console = Console()
 
@@ -66,7 +67,9 @@ def main(records: int = typer.Option(60_000, help="trades to deliver"),
         loops = max(1, -(-records // len(trades)))
         replay(settings.kafka_bootstrap, topic, trades, batch=5000, loops=loops, progress=False)
         total = len(trades) * loops
-        config = DeliveryConfig(topic=topic, prefix=f"raw-zone/{dataset}/", error_prefix=f"raw-zone/{dataset}_errors/")
+        config = DeliveryConfig(topic=topic, bucket="datalake", prefix=f"raw-zone/{dataset}/",
+                                error_prefix=f"raw-zone/{dataset}_errors/", buffer_bytes=settings.firehose_buffer_bytes,
+                                buffer_seconds=settings.firehose_buffer_seconds)
         firehose, stop = Firehose(settings, config), threading.Event()
         began = time.monotonic()
         worker = threading.Thread(target=firehose.run, args=(stop,))
@@ -81,13 +84,10 @@ def main(records: int = typer.Option(60_000, help="trades to deliver"),
         sizes = sorted(size for _, size in firehose.stats.objects)
 
         # --- Lambda -----------------------------------------------------------------------
-        os.environ["SOURCE_DATASETS"] = dataset
-        from lambdas.stockdata_etl import process_object
-
         convert_s, outputs = [], 0
         for key, _ in firehose.stats.objects:
             t0 = time.perf_counter()
-            outputs += len(process_object("datalake", key)["new_keys"])
+            outputs += len(process_object("datalake", key, [dataset])["new_keys"])
             convert_s.append(time.perf_counter() - t0)
         megabytes = sum(sizes) / 2**20
 

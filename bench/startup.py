@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lakelab import supervisor
 from lakelab.settings import get_settings
+from services import supervisor
 
 console = Console()
 

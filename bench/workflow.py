@@ -23,13 +23,16 @@ from trino.exceptions import TrinoQueryError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lakelab.settings import get_settings  # noqa: E402
 from percentiles import percentile  # noqa: E402
-from producers.company_data import sales_csv  # noqa: E402
-from services.s3.service import s3_client  # noqa: E402
-from services.trino.service import query  # noqa: E402
-from workflows import engine, runs, sales_tasks  # noqa: E402
-from workflows.watcher import Watcher  # noqa: E402
+
+from aws.stepfunctions import runs  # noqa: E402
+from labs.lab_c import tasks as sales_tasks  # noqa: E402
+from labs.lab_c import workflow  # noqa: E402
+from labs.lab_c.watcher import Watcher  # noqa: E402
+from lakelab.settings import get_settings  # noqa: E402
+from producers.lab_c import sales_csv  # noqa: E402
+from services.s3.client import get_client as s3_client  # noqa: E402
+from services.trino.client import query  # noqa: E402
 
 
 def main(uploads: Annotated[int, typer.Option()] = 20, rows: Annotated[int, typer.Option()] = 200,
@@ -37,9 +40,7 @@ def main(uploads: Annotated[int, typer.Option()] = 20, rows: Annotated[int, type
     settings = get_settings()
     ident = uuid.uuid4().hex[:8]
     prefix, table = f"bench/labc-{ident}/", f"default.labc_bench_{ident}"
-    wf = engine.load("sales_etl")
-    wf.Trigger.EventPattern["detail"]["object"]["key"] = [{"prefix": f"{prefix}sales/"}]
-    wf.Trigger.Input["target"].update(table=table, location=f"s3a://processed/{prefix}sales")
+    wf = workflow.load(prefix=f"{prefix}sales/", table=table, location=f"s3a://processed/{prefix}sales")
     s3 = s3_client(settings)
     watcher = Watcher(settings, wf)
     thread = watcher.start_thread()

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tarfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from lakelab.settings import Settings
 
@@ -95,8 +98,6 @@ def repo_path(settings: Settings, coordinate: str) -> Path:
 
 def extract(archive: Path, dest: Path, keep: Callable[[str], bool]) -> None:
     """Extract the members `keep` accepts, with a progress bar; atomic via a temp folder."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     size = archive.stat().st_size
@@ -119,8 +120,13 @@ def ensure_prerequisites() -> None:
     ensure_debian_packages({"/usr/bin/mvn": "maven", "/usr/bin/java": "openjdk-17-jre-headless"})
 
 
-def ensure_debian_packages(packages: dict[str, str]) -> None:
-    """`packages` maps an executable path to the Debian package that provides it."""
+# apt-get's words when another package manager holds the dpkg lock (unattended upgrades at boot).
+LOCK_HELD = re.compile(r"Could not get lock (\S+)(?:\. It is held by process (\d+) \(([^)]+)\))?")
+
+
+def ensure_debian_packages(packages: dict[str, str], lock_wait_s: float = 600.0) -> None:
+    """`packages` maps an executable path to the Debian package that provides it. While another
+    apt or dpkg holds the package lock, wait (up to `lock_wait_s`) and say who holds it."""
     missing = sorted({pkg for path, pkg in packages.items() if not Path(path).exists()})
     if not missing:
         return
@@ -128,6 +134,14 @@ def ensure_debian_packages(packages: dict[str, str]) -> None:
     console.print(f"installing Debian packages: {' '.join(missing)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
-        result = subprocess.run(sudo + command, capture_output=True, text=True, env=env)
-        if result.returncode != 0:
-            raise InstallError(f"`{' '.join(command)}` failed:\n{result.stderr.strip()[-2000:]}")
+        deadline = time.monotonic() + lock_wait_s
+        with console.status(f"{' '.join(command)}") as status:
+            while (result := subprocess.run(sudo + command, capture_output=True, text=True, env=env)).returncode:
+                held = LOCK_HELD.search(result.stderr)
+                if not held or time.monotonic() > deadline:
+                    waited = f" after waiting {lock_wait_s:.0f} s for {held.group(1)}" if held else ""
+                    raise InstallError(f"`{' '.join(command)}` failed{waited}:\n{result.stderr.strip()[-2000:]}")
+                holder = f"{held.group(3)} (PID {held.group(2)})" if held.group(2) else "another package manager"
+                status.update(f"waiting for {held.group(1)}, held by {holder}: "
+                              f"{deadline - time.monotonic():.0f} s left")
+                time.sleep(2)

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     state_dir: Path = ROOT / ".lakelab"
 
     s3_endpoint: str = "http://127.0.0.1:8333"
+    # SeaweedFS's own servers beside its S3 gateway: the filer (object events come from its
+    # metadata stream) and the master
+    s3_filer_port: int = 8888
+    s3_master_port: int = 9333
     s3_region: str = "us-east-1"
     s3_access_key: str = "lakelab"
     s3_secret_key: SecretStr = SecretStr("lakelab-secret-change-me")
@@ -61,6 +65,11 @@ class Settings(BaseSettings):
     api_max_open_cursors: int = 64
     api_max_body_bytes: int = 1_048_576
     api_trino_threads: int = 32
+
+    # Lab B's Firehose stand-in flushes a buffer at this size or age; alerts may also be POSTed
+    firehose_buffer_bytes: int = 1_048_576
+    firehose_buffer_seconds: float = 60.0
+    alert_webhook: str = ""
 
     startup_timeout_s: float = 240.0
     spark_driver_memory: str = "2g"  # compose's Spark container sets less, to fit its memory limit
@@ -98,6 +107,16 @@ class Settings(BaseSettings):
         parsed = urlparse(url if "://" in url else f"tcp://{url}")
         assert parsed.port is not None, f"no port in {url}"
         return parsed.port
+
+    def host_of(self, url: str) -> str:
+        parsed = urlparse(url if "://" in url else f"tcp://{url}")
+        assert parsed.hostname is not None, f"no host in {url}"
+        return parsed.hostname
+
+    @property
+    def s3_filer_address(self) -> str:
+        """SeaweedFS's filer, on the host of its S3 gateway."""
+        return f"{self.host_of(self.s3_endpoint)}:{self.s3_filer_port}"
 
     def child_env(self) -> dict[str, str]:
         """Environment for every service process: config files reference these names

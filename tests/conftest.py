@@ -1,5 +1,9 @@
 """One stack per test session, shared by every integration test.
 
+Every test is marked `unit` (needs no running service: `pytest -m unit` runs without the stack)
+or `integration` (talks to the stack through the `stack` fixture); collection refuses a test
+that is neither, or whose marker does not match its use of the stack.
+
 Native mode: the fixture brings the stack up (reusing services that already run, e.g. after
 `make demo`) and at the end stops only the services it started itself. Compose mode
 (LAKELAB_MODE=compose): the stack is brought up by `docker compose up --wait` beforehand and
@@ -12,8 +16,21 @@ import uuid
 
 import pytest
 
-from lakelab import supervisor
 from lakelab.settings import Settings, get_settings
+from services import supervisor
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    wrong = []
+    for item in items:
+        uses_stack = "stack" in getattr(item, "fixturenames", ())
+        unit, integration = item.get_closest_marker("unit"), item.get_closest_marker("integration")
+        if bool(unit) == bool(integration) or bool(integration) != uses_stack:
+            wrong.append(f"{item.nodeid}: {'uses' if uses_stack else 'does not use'} the stack, marked "
+                         f"{'unit and integration' if unit and integration else 'unit' if unit else 'integration' if integration else 'neither'}")
+    if wrong:
+        raise pytest.UsageError("mark each test `unit` (no stack) or `integration` (uses the `stack` fixture):\n  "
+                                + "\n  ".join(wrong))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from api.engine import Engine
 from api.errors import RATE_LIMITED, UNAUTHORIZED
 from api.models import Health, ServiceHealth
 from lakelab.settings import Settings
-from services.metastore.service import list_databases
+from services.metastore import client as metastore
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 2.0
@@ -37,7 +37,7 @@ async def _trino(engine: Engine, settings: Settings) -> ServiceHealth:
 async def _metastore(engine: Engine, settings: Settings) -> ServiceHealth:
     began = time.perf_counter()
     try:
-        databases = await asyncio.wait_for(asyncio.to_thread(list_databases, settings),
+        databases = await asyncio.wait_for(asyncio.to_thread(metastore.get_client(settings).list_databases),
                                            CHECK_TIMEOUT_S)
         return ServiceHealth(status="up", latency_ms=_ms(began), detail=f"{len(databases)} databases")
     except Exception as exc:  # noqa: BLE001
@@ -53,8 +53,8 @@ def _ms(began: float) -> float:
             description="Open (no API key). Always 200 while the API answers; `status` is `degraded` and the "
                         "service says `down` when Trino or the Hive Metastore does not answer within 2 s.")
 async def health(settings: SettingsDep, engine: EngineDep) -> Health:
-    trino, metastore = await asyncio.gather(_trino(engine, settings), _metastore(engine, settings))
-    services = {"trino": trino, "metastore": metastore}
+    trino_health, metastore_health = await asyncio.gather(_trino(engine, settings), _metastore(engine, settings))
+    services = {"trino": trino_health, "metastore": metastore_health}
     status = "ok" if all(s.status == "up" for s in services.values()) else "degraded"
     return Health(status=status, services=services)
 

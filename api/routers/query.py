@@ -9,8 +9,18 @@ from fastapi import APIRouter, Query, Request, Response
 from api import metrics
 from api.deps import ApiKeyDep, EngineDep, SettingsDep, TrinoDep
 from api.engine import Engine
-from api.errors import (INVALID, RATE_LIMITED, TIMEOUT, TOO_LARGE, TRINO_FAILED, UNAUTHORIZED, UNAVAILABLE,
-                        URI_TOO_LONG, ApiError, Error)
+from api.errors import (
+    INVALID,
+    RATE_LIMITED,
+    TIMEOUT,
+    TOO_LARGE,
+    TRINO_FAILED,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    URI_TOO_LONG,
+    ApiError,
+    Error,
+)
 from api.models import MAX_SQL_CHARS, QueryPage, QueryRequest
 from api.sql import ALLOWED, NotReadOnly, Unparsable, check
 from lakelab.settings import Settings

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import ApiKeyDep, SettingsDep
 from api.errors import INVALID, RATE_LIMITED, UNAUTHORIZED, ApiError, Error
-from workflows import runs
-from workflows.runs import Run
+from aws.stepfunctions import runs
+from aws.stepfunctions.runs import Run
 
 router = APIRouter(tags=["runs"])
 

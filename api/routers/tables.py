@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Query, Request
 from trino.exceptions import TrinoQueryError
 
 from api.deps import ApiKeyDep, EngineDep, TrinoDep
-from api.engine import NOT_FOUND as TRINO_NOT_FOUND, Execution
+from api.engine import NOT_FOUND as TRINO_NOT_FOUND
+from api.engine import Execution
 from api.errors import INVALID, RATE_LIMITED, TIMEOUT, UNAUTHORIZED, UNAVAILABLE, URI_TOO_LONG, ApiError, Error
 from api.models import TableColumn, TableDetail, TableList, TableRef
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import httpx
-
-from lakelab.service import NotReady, Service
 from lakelab.settings import Settings
+from services.base import NotReady, Service, http_get
 
 
 def _command(settings: Settings) -> list[str]:
@@ -16,10 +14,7 @@ def _command(settings: Settings) -> list[str]:
 
 
 def _check(settings: Settings) -> None:
-    try:
-        response = httpx.get(f"{settings.api_url}/health", timeout=3)
-    except httpx.HTTPError as exc:
-        raise NotReady(f"API not answering: {exc}") from exc
+    response = http_get(f"{settings.api_url}/health", "API")
     if response.status_code != 200:
         raise NotReady(f"API /health answered {response.status_code}")
 
@@ -28,7 +23,6 @@ SERVICE = Service(
     name="api",
     summary="FastAPI under uvicorn",
     endpoint=lambda s: s.api_url,
-    ports=lambda s: [s.port_of(s.api_url)],
     command=_command,
     check=_check,
 )

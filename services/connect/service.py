@@ -7,8 +7,9 @@ from pathlib import Path
 import httpx
 
 from lakelab.install import maven_classpath
-from lakelab.service import NotReady, Service, render
 from lakelab.settings import Settings, versions
+from services.base import NotReady, Service, render
+from services.connect.client import connector_plugins
 from services.kafka.service import java_command
 
 HERE = Path(__file__).parent
@@ -65,12 +66,6 @@ def _command(settings: Settings) -> list[str]:
     )
 
 
-def connector_plugins(settings: Settings) -> list[str]:
-    response = httpx.get(f"{settings.connect_url}/connector-plugins", timeout=5)
-    response.raise_for_status()
-    return [plugin["class"] for plugin in response.json()]
-
-
 def _check(settings: Settings) -> None:
     try:
         plugins = connector_plugins(settings)
@@ -84,7 +79,6 @@ SERVICE = Service(
     name="connect",
     summary="Kafka Connect + Debezium PostgreSQL",
     endpoint=lambda s: s.connect_url,
-    ports=lambda s: [s.port_of(s.connect_url)],
     install=_install,
     prepare=_prepare,
     command=_command,

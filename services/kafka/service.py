@@ -8,12 +8,13 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from lakelab.install import maven_classpath
 from lakelab.resources import Resources
-from lakelab.service import NotReady, Service, java17, project_file, render
 from lakelab.settings import Settings, versions
+from services.base import NotReady, Service, java17, project_file, render
+from services.kafka.client import get_client
 
 HERE = Path(__file__).parent
 
@@ -60,25 +61,20 @@ def _prepare(settings: Settings) -> None:
         )
 
 
-def admin(settings: Settings) -> AdminClient:
-    # log_level 0: connection-refused noise while the broker starts is reported by NotReady instead
-    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "socket.timeout.ms": 3000, "log_level": 0})
-
-
 def _check(settings: Settings) -> None:
     try:
-        metadata = admin(settings).list_topics(timeout=3)
+        metadata = get_client(settings).list_topics(timeout=3)
     except KafkaException as exc:
         raise NotReady(f"no metadata from Kafka: {exc}") from exc
     if not metadata.brokers:
         raise NotReady("Kafka answered with no brokers")
 
 
-def _bootstrap(settings: Settings, resources: Resources) -> None:
-    client = admin(settings)
+def _bootstrap(settings: Settings, declared: Resources) -> None:
+    client = get_client(settings)
     existing = set(client.list_topics(timeout=10).topics)
     wanted = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1)
-              for t in resources.topics if t.name not in existing]
+              for t in declared.topics if t.name not in existing]
     if wanted:
         for future in client.create_topics(wanted).values():
             future.result()

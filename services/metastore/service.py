@@ -8,25 +8,20 @@ built-in Hive 2.3 client and Hudi's hive sync use (4.0.1 removed it)."""
 
 from __future__ import annotations
 
-import logging
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from thrift.protocol import TBinaryProtocol
-from thrift.Thrift import TMessageType, TType
-from thrift.transport import TSocket, TTransport
 from thrift.transport.TTransport import TTransportException
 
 from lakelab.install import InstallError, extract, maven_artifacts, maven_classpath
-from lakelab.service import NotReady, Service, java17, render
 from lakelab.settings import Settings, versions
+from services.base import NotReady, Service, java17, render
+from services.metastore.client import MetastoreCallError, get_client
+from services.postgres import client as postgres
 
 HERE = Path(__file__).parent
 DATABASE = "metastore"  # the PostgreSQL database (resources.yaml `postgres_databases`)
-# TSocket logs every refused connection while the metastore starts; NotReady reports it instead.
-logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
 
 
 def _versions() -> dict:
@@ -91,9 +86,7 @@ def _java(settings: Settings, main: str, *args: str) -> list[str]:
 
 def _schema_version(settings: Settings) -> str | None:
     """The schema version the metastore database records; None when it holds no schema at all."""
-    from services.postgres.service import connect
-
-    with connect(settings, DATABASE) as conn:
+    with postgres.get_client(settings, DATABASE) as conn:
         if conn.execute("""SELECT to_regclass('"DBS"')""").fetchone()[0] is None:
             return None
         if conn.execute("""SELECT to_regclass('"VERSION"')""").fetchone()[0] is None:
@@ -119,8 +112,6 @@ CREATE OR REPLACE TRIGGER lakelab_db_managed_location BEFORE INSERT ON "DBS"
 
 def _ensure_schema(settings: Settings) -> None:
     """Create the metastore schema with Hive's schematool on first start; refuse another version."""
-    from services.postgres.service import connect
-
     wanted = _versions()["version"]
     found = _schema_version(settings)
     if found is None:
@@ -138,7 +129,7 @@ def _ensure_schema(settings: Settings) -> None:
             f"not Hive {wanted}. Drop it (`DROP DATABASE {DATABASE}`; Trino's schemas come back on "
             "the next `lakelab up`, tables from their jobs' hive sync) or run `lakelab reset`."
         )
-    with connect(settings, DATABASE, autocommit=True) as conn:
+    with postgres.get_client(settings, DATABASE, autocommit=True) as conn:
         conn.execute(_MANAGED_LOCATION_TRIGGER)
 
 
@@ -162,85 +153,10 @@ def _command(settings: Settings) -> list[str]:
     return _java(settings, "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", port)
 
 
-@contextmanager
-def _thrift(settings: Settings, timeout_ms: int = 5000):
-    uri = urlparse(settings.metastore_uri)
-    socket = TSocket.TSocket(uri.hostname, uri.port)
-    socket.setTimeout(timeout_ms)
-    transport = TTransport.TBufferedTransport(socket)
-    transport.open()
-    try:
-        yield TBinaryProtocol.TBinaryProtocol(transport)
-    finally:
-        transport.close()
-
-
-class MetastoreCallError(RuntimeError):
-    """The metastore answered a Thrift call with an application exception."""
-
-
-def _call(settings: Settings, method: str, args: list[tuple[int, int, str | bool]],
-          timeout_ms: int = 5000) -> dict[int, list[str] | bool]:
-    """One ThriftHiveMetastore call. `args` are its (field id, type, value) arguments (strings and
-    booleans); returns the result's fields by id: lists of strings as read, any other field (a
-    declared exception) as True."""
-    writers = {TType.STRING: "writeString", TType.BOOL: "writeBool"}
-    with _thrift(settings, timeout_ms) as protocol:
-        protocol.writeMessageBegin(method, TMessageType.CALL, 1)
-        protocol.writeStructBegin(f"{method}_args")
-        for field_id, field_type, value in args:
-            protocol.writeFieldBegin("arg", field_type, field_id)
-            getattr(protocol, writers[field_type])(value)
-            protocol.writeFieldEnd()
-        protocol.writeFieldStop()
-        protocol.writeStructEnd()
-        protocol.writeMessageEnd()
-        protocol.trans.flush()
-        _, message_type, _ = protocol.readMessageBegin()
-        if message_type == TMessageType.EXCEPTION:
-            raise MetastoreCallError(f"metastore answered {method} with an exception")
-        fields: dict[int, list[str] | bool] = {}
-        protocol.readStructBegin()
-        while True:
-            _, field_type, field_id = protocol.readFieldBegin()
-            if field_type == TType.STOP:
-                break
-            if field_type == TType.LIST:
-                _, size = protocol.readListBegin()
-                fields[field_id] = [protocol.readString() for _ in range(size)]
-                protocol.readListEnd()
-            else:
-                protocol.skip(field_type)
-                fields[field_id] = True
-            protocol.readFieldEnd()
-        return fields
-
-
-def list_databases(settings: Settings) -> list[str]:
-    """`get_all_databases` over Thrift: the smallest real metastore call."""
-    try:
-        result = _call(settings, "get_all_databases", [])
-    except MetastoreCallError as exc:
-        raise NotReady(str(exc)) from exc
-    if 0 not in result:
-        raise NotReady("metastore could not list databases (MetaException)")
-    return result[0]
-
-
-def drop_table(settings: Settings, database: str, table: str) -> bool:
-    """`drop_table` over Thrift, metadata only (the files stay). False if there was no such table.
-    Trino cannot drop a Hudi table registered by hive sync, so tests clean up this way."""
-    result = _call(settings, "drop_table",
-                   [(1, TType.STRING, database), (2, TType.STRING, table), (3, TType.BOOL, False)], 30_000)
-    if 2 in result:  # MetaException
-        raise MetastoreCallError(f"metastore could not drop {database}.{table}")
-    return 1 not in result  # NoSuchObjectException
-
-
 def _check(settings: Settings) -> None:
     try:
-        list_databases(settings)
-    except TTransportException as exc:
+        get_client(settings).list_databases()
+    except (TTransportException, MetastoreCallError) as exc:
         raise NotReady(f"metastore Thrift call failed: {exc}") from exc
 
 
@@ -248,7 +164,6 @@ SERVICE = Service(
     name="metastore",
     summary="Hive Metastore, Thrift",
     endpoint=lambda s: s.metastore_uri,
-    ports=lambda s: [urlparse(s.metastore_uri).port],
     install=_install,
     prepare=_prepare,
     command=_command,

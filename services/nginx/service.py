@@ -6,11 +6,9 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
-
 from lakelab.install import ensure_debian_packages
-from lakelab.service import NotReady, Service, project_file, render
 from lakelab.settings import Settings
+from services.base import NotReady, Service, http_get, project_file, render
 
 HERE = Path(__file__).parent
 NGINX = "/usr/sbin/nginx"
@@ -40,10 +38,7 @@ def _prepare(settings: Settings) -> None:
 
 
 def _check(settings: Settings) -> None:
-    try:
-        response = httpx.get(f"{settings.gateway_url}/health", timeout=3)
-    except httpx.HTTPError as exc:
-        raise NotReady(f"Nginx not answering: {exc}") from exc
+    response = http_get(f"{settings.gateway_url}/health", "Nginx")
     # The API answers /health with 200 whenever it runs; `status` is `degraded` while Trino or the
     # metastore is down, which is not the gateway's business.
     if response.status_code != 200 or response.json().get("status") not in ("ok", "degraded"):
@@ -54,7 +49,6 @@ SERVICE = Service(
     name="nginx",
     summary="Nginx gateway in front of the API",
     endpoint=lambda s: s.gateway_url,
-    ports=lambda s: [s.port_of(s.gateway_url)],
     install=lambda s: ensure_debian_packages({NGINX: "nginx"}),
     prepare=_prepare,
     command=lambda s: [NGINX, "-p", str(s.run_dir("nginx")), "-c", str(s.run_dir("nginx") / "nginx.conf")],

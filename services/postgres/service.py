@@ -14,8 +14,9 @@ from psycopg import sql
 
 from lakelab.install import ensure_debian_packages
 from lakelab.resources import Resources
-from lakelab.service import NotReady, Service
 from lakelab.settings import Settings, versions
+from services.base import NotReady, Service
+from services.postgres.client import get_client
 
 HERE = Path(__file__).parent
 
@@ -26,13 +27,6 @@ def bin_dir() -> Path:
 
 def _install(settings: Settings) -> None:
     ensure_debian_packages({str(bin_dir() / "postgres"): f"postgresql-{versions()['postgresql']['version']}"})
-
-
-def connect(settings: Settings, dbname: str = "postgres", **kwargs) -> psycopg.Connection:
-    return psycopg.connect(
-        host=settings.pg_host, port=settings.pg_port, user=settings.pg_user,
-        password=settings.pg_password.get_secret_value(), dbname=dbname, connect_timeout=3, **kwargs,
-    )
 
 
 def _owner() -> tuple[int, int] | None:
@@ -81,7 +75,7 @@ def _command(settings: Settings) -> list[str]:
 
 def _check(settings: Settings) -> None:
     try:
-        with connect(settings) as conn:
+        with get_client(settings) as conn:
             level = conn.execute("SHOW wal_level").fetchone()[0]
     except psycopg.OperationalError as exc:
         raise NotReady(f"PostgreSQL refused a query: {str(exc).strip()}") from exc
@@ -89,10 +83,10 @@ def _check(settings: Settings) -> None:
         raise NotReady(f"PostgreSQL runs with wal_level={level}, Debezium needs logical")
 
 
-def _bootstrap(settings: Settings, resources: Resources) -> None:
-    with connect(settings, autocommit=True) as conn:
+def _bootstrap(settings: Settings, declared: Resources) -> None:
+    with get_client(settings, autocommit=True) as conn:
         existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
-        for name in resources.postgres_databases:
+        for name in declared.postgres_databases:
             if name not in existing:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
@@ -101,7 +95,6 @@ SERVICE = Service(
     name="postgres",
     summary="PostgreSQL, wal_level=logical",
     endpoint=lambda s: f"postgresql://{s.pg_host}:{s.pg_port}",
-    ports=lambda s: [s.pg_port],
     install=_install,
     prepare=_prepare,
     command=_command,

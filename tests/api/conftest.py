@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from apikit import LOCATIONS, ROWS, GatewayClient
 from lakelab.settings import Settings
-from services.trino.service import query
+from services.trino.client import query
+from tests.api.apikit import LOCATIONS, ROWS, GatewayClient
 
 
 @pytest.fixture(scope="session")

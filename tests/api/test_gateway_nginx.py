@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from apikit import private_gateway
+from tests.api.apikit import private_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 

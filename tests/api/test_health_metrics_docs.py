@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from apikit import private_api
+from tests.api.apikit import private_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 

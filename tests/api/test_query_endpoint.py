@@ -7,8 +7,8 @@ import uuid
 import httpx
 import pytest
 
-from apikit import LOCATIONS, ROWS, kill_queries, private_api, slow_sql, trino_query_state
-from services.trino.service import query
+from services.trino.client import query
+from tests.api.apikit import LOCATIONS, ROWS, kill_queries, private_api, slow_sql, trino_query_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 

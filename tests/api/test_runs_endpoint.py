@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from workflows import engine, runs
+from aws.stepfunctions import engine, runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 

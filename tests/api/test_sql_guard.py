@@ -6,6 +6,8 @@ import pytest
 
 from api.sql import NotReadOnly, Unparsable, check
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(("sql", "kind"), [
     ("SELECT 1", "SELECT"),

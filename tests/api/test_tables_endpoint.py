@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from apikit import LOCATIONS, ROWS
+from tests.api.apikit import LOCATIONS, ROWS
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 

@@ -5,6 +5,8 @@ from pydantic import ValidationError
 
 from lakelab.settings import Settings, versions
 
+pytestmark = pytest.mark.unit
+
 
 def test_env_overrides_endpoints_and_secrets(monkeypatch):
     monkeypatch.setenv("LAKELAB_TRINO_URL", "http://127.0.0.1:18080")
@@ -37,6 +39,6 @@ def test_cache_dir_is_outside_the_checkout_and_overridable(monkeypatch, tmp_path
 
 def test_versions_file_pins_every_component():
     pinned = versions()
-    for component in ("spark", "hudi", "kafka", "debezium", "trino", "hive_metastore", "postgresql", "seaweedfs", "minio"):
+    for component in ("spark", "hudi", "kafka", "debezium", "trino", "hive_metastore", "postgresql", "seaweedfs"):
         assert component in pinned, component
     assert pinned["spark"]["hadoop"] == "3.3.4"

@@ -3,7 +3,7 @@ import pytest
 
 from services.connect.service import DEBEZIUM_POSTGRES, connector_plugins
 
-pytestmark = pytest.mark.usefixtures("stack")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
 
 def test_connect_offers_debezium_postgres(settings):

@@ -2,9 +2,9 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from lakelab.resources import load_resources
-from services.kafka.service import admin
+from services.kafka.client import get_client as admin
 
-pytestmark = pytest.mark.usefixtures("stack")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
 
 def test_declared_topics_exist_with_their_partitions(settings):

@@ -6,15 +6,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from services.metastore.service import list_databases
-from services.s3.service import s3_client
-from services.trino.service import query
+from services.metastore import client as metastore
+from services.s3.client import get_client as s3_client
+from services.trino.client import query
 
-pytestmark = pytest.mark.usefixtures("stack")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
 
 def test_metastore_lists_declared_databases(settings):
-    assert {"default", "cdc", "lab_b"} <= set(list_databases(settings))
+    assert {"default", "cdc", "lab_b"} <= set(metastore.get_client(settings).list_databases())
 
 
 def test_trino_has_an_active_worker_and_both_catalogs(settings):

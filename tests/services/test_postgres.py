@@ -1,8 +1,8 @@
 import pytest
 
-from services.postgres.service import connect
+from services.postgres.client import get_client as connect
 
-pytestmark = pytest.mark.usefixtures("stack")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
 
 def test_logical_wal_and_declared_databases(settings):

@@ -1,6 +1,7 @@
--- Lab B, Athena dialect: run with `lakelab sql trino/queries/lab_b.sql` (schema lab_b, UTC).
+-- Lab B, Athena dialect: run with `lakelab sql trino/queries/lab_b.sql` (UTC).
 -- CREATE EXTERNAL TABLE and MSCK REPAIR TABLE are translated for Trino (docs/lab_b.md).
--- Defaults below; override with --var NAME=VALUE.
+-- Defaults below; override with --var NAME=VALUE (and the database with --schema).
+-- database: lab_b
 -- var: raw_table=crawler_stockdata
 -- var: processed_table=processed_stockdata
 -- var: processed_location=s3://datalake/processed-zone/stockdata/

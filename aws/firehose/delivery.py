@@ -1,0 +1,254 @@
+"""The Kinesis Firehose stand-in: deliver a topic to S3 as newline-delimited JSON objects.
+
+Objects go under `{prefix}year=YYYY/month=MM/day=DD/hour=HH/` of the records' *arrival* time
+(the Kafka message timestamp, like Firehose's ApproximateArrivalTimestamp); a buffer is flushed
+when it holds `buffer_bytes`, is `buffer_seconds` old, or the arrival hour changes. Records that
+are not UTF-8 JSON objects (or lack a required field) go to
+`{error_prefix}{error-type}/year=.../` as Firehose-style error records with the raw data.
+
+Exactly once, per partition: a batch is the offset range [start, end] of one partition, its
+object keys derive from (topic, partition, start, end). Before writing, an intent marker
+`_firehose/{group}/{topic}/{partition}/{start}.json` records the range and keys; then the objects
+are written, then offset end+1 is committed, then the marker is deleted. A process that dies
+anywhere in between restarts at `start`, finds the marker and re-reads exactly [start, end] into
+the same keys: nothing is lost, nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from botocore.exceptions import ClientError
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from tenacity import retry, stop_after_attempt, wait_exponential
+
+from lakelab.settings import Settings
+from services.s3 import client as s3
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """One delivery stream: a topic to s3://bucket/prefix, errors under error_prefix."""
+
+    topic: str
+    bucket: str
+    prefix: str
+    error_prefix: str
+    buffer_bytes: int
+    buffer_seconds: float
+    required_fields: tuple[str, ...] = ()
+    group_id: str = ""
+
+    @property
+    def group(self) -> str:
+        digest = hashlib.sha1(f"{self.bucket}/{self.prefix}".encode()).hexdigest()[:8]
+        return self.group_id or f"firehose-{self.topic}-{digest}"
+
+    def marker_key(self, partition: int, start: int) -> str:
+        return f"_firehose/{self.group}/{self.topic}/{partition}/{start:020d}.json"
+
+
+def classify(value: bytes | None, required: tuple[str, ...] = ()) -> tuple[dict | None, str, str]:
+    """(record, "", "") for a good record, else (None, error type, message)."""
+    if value is None:
+        return None, "empty-record", "the record has no value"
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, "not-utf8", f"not UTF-8: {exc}"
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, "not-json", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    if not isinstance(record, dict):
+        return None, "not-an-object", f"JSON {type(record).__name__} where an object was expected"
+    missing = [name for name in required if record.get(name) is None]
+    if missing:
+        return None, "missing-fields", f"missing required field(s): {', '.join(missing)}"
+    return record, "", ""
+
+
+@dataclass
+class Batch:
+    """The buffered records of one partition: offsets [start, end] of one arrival hour."""
+
+    partition: int
+    start: int = -1
+    end: int = -1
+    hour: datetime | None = None
+    opened: float = 0.0
+    size: int = 0
+    good: list[bytes] = field(default_factory=list)
+    errors: dict[str, list[bytes]] = field(default_factory=dict)
+    until: int | None = None  # recovery: re-read exactly up to this offset
+
+    @property
+    def empty(self) -> bool:
+        return self.start < 0
+
+
+@dataclass
+class DeliveryStats:
+    records: int = 0
+    errors: int = 0
+    objects: list[tuple[str, int]] = field(default_factory=list)  # (key, bytes)
+
+
+class Firehose:
+    """One delivery stream. `run()` consumes until `stop` is set (or SIGTERM/SIGINT in the CLI)."""
+
+    def __init__(self, settings: Settings, config: DeliveryConfig) -> None:
+        self.settings, self.config = settings, config
+        self.s3 = s3.get_client(settings)
+        self.batches: dict[int, Batch] = {}
+        self.stats = DeliveryStats()
+        self.consumer = None
+        self.last_activity = time.monotonic()
+
+    # --- S3 -------------------------------------------------------------------------------
+    @retry(stop=stop_after_attempt(6), wait=wait_exponential(0.2, max=5), reraise=True)
+    def _put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+
+    def _marker(self, partition: int, start: int) -> dict | None:
+        try:
+            body = self.s3.get_object(Bucket=self.config.bucket, Key=self.config.marker_key(partition, start))["Body"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise
+        return json.loads(body.read())
+
+    # --- Kafka ----------------------------------------------------------------------------
+    def _on_assign(self, consumer, partitions) -> None:
+        self.last_activity = time.monotonic()
+        for tp in consumer.committed(partitions, timeout=30):
+            batch = Batch(tp.partition)
+            # where this run starts: the committed offset, or the oldest record when none is
+            start = tp.offset if tp.offset >= 0 else consumer.get_watermark_offsets(tp, timeout=30)[0]
+            marker = self._marker(tp.partition, start)
+            if marker:
+                batch.until = marker["end"]
+                log.warning("partition %s: unfinished batch [%s, %s] from an earlier run; re-delivering it "
+                            "to the same keys", tp.partition, start, marker["end"])
+            self.batches[tp.partition] = batch
+
+    def _on_revoke(self, _consumer, partitions) -> None:
+        for tp in partitions:  # not committed: the next owner re-reads them
+            self.batches.pop(tp.partition, None)
+
+    def _add(self, message) -> None:
+        partition, offset = message.partition(), message.offset()
+        batch = self.batches.setdefault(partition, Batch(partition))
+        kind, ms = message.timestamp()
+        arrived = datetime.fromtimestamp((ms / 1000) if kind and ms > 0 else time.time(), timezone.utc)
+        hour = arrived.replace(minute=0, second=0, microsecond=0)
+        if not batch.empty and hour != batch.hour and batch.until is None:
+            self._flush(batch, "hour")
+        if batch.empty:
+            batch.start, batch.hour, batch.opened = offset, hour, time.monotonic()
+        batch.end = offset
+        record, error, reason = classify(message.value(), self.config.required_fields)
+        if record is not None:
+            line = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+            batch.good.append(line)
+        else:
+            line = json.dumps({
+                "errorCode": error, "errorMessage": reason, "topic": message.topic(), "partition": partition,
+                "offset": offset, "arrivalTimestamp": int(arrived.timestamp() * 1000),
+                "rawData": base64.b64encode(message.value() or b"").decode(),
+            }).encode() + b"\n"
+            batch.errors.setdefault(error, []).append(line)
+        batch.size += len(line)
+        if batch.until is not None:
+            if offset >= batch.until:
+                self._flush(batch, "recovery")
+        elif batch.size >= self.config.buffer_bytes:
+            self._flush(batch, "size")
+
+    def _keys(self, batch: Batch) -> dict[str, list[bytes]]:
+        c, h = self.config, batch.hour
+        assert h is not None
+        folder = f"year={h:%Y}/month={h:%m}/day={h:%d}/hour={h:%H}/"
+        name = f"{c.topic}-{batch.partition}-{batch.start:020d}-{batch.end:020d}.json"
+        keys = {f"{c.prefix}{folder}{name}": batch.good} if batch.good else {}
+        keys.update({f"{c.error_prefix}{kind}/{folder}{name}": lines for kind, lines in sorted(batch.errors.items())})
+        return keys
+
+    def _flush(self, batch: Batch, reason: str) -> None:
+        if batch.empty:
+            return
+        c, objects = self.config, self._keys(batch)
+        marker = c.marker_key(batch.partition, batch.start)
+        self._put(marker, json.dumps({"start": batch.start, "end": batch.end, "keys": list(objects)}).encode())
+        for key, lines in objects.items():
+            body = b"".join(lines)
+            self._put(key, body)
+            self.stats.objects.append((key, len(body)))
+            log.info("s3://%s/%s: %d records, %d bytes (%s)", c.bucket, key, len(lines), len(body), reason)
+        self._commit(batch)
+        self.s3.delete_object(Bucket=c.bucket, Key=marker)
+        self.stats.records += len(batch.good)
+        self.stats.errors += sum(len(v) for v in batch.errors.values())
+        self.batches[batch.partition] = Batch(batch.partition)
+
+    def _commit(self, batch: Batch) -> None:
+        """The batch's data is durable: the group moves past it."""
+        offset = TopicPartition(self.config.topic, batch.partition, batch.end + 1)
+        self.consumer.commit(offsets=[offset], asynchronous=False)
+
+    def flush_all(self, reason: str) -> None:
+        for batch in list(self.batches.values()):
+            if batch.until is None:
+                self._flush(batch, reason)
+
+    def run(self, stop: threading.Event | None = None, idle_exit_s: float | None = None) -> DeliveryStats:
+        """Deliver until `stop` is set, or until nothing arrived for `idle_exit_s` (then flush)."""
+        stop = stop or threading.Event()
+        self.consumer = Consumer({
+            "bootstrap.servers": self.settings.kafka_bootstrap, "group.id": self.config.group,
+            # static membership: a restarted (or crashed) process takes its partitions back at
+            # once instead of waiting out the session; a second process of the same stream fences the first
+            "group.instance.id": f"{self.config.group}-0",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+        })
+        self.consumer.subscribe([self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        try:
+            while not stop.is_set():
+                for message in self.consumer.consume(num_messages=500, timeout=0.5):
+                    if message.error():
+                        if message.error().fatal():
+                            raise KafkaException(message.error())
+                        log.warning("%s", message.error())
+                        continue
+                    self.last_activity = time.monotonic()
+                    self._add(message)
+                now = time.monotonic()
+                for batch in list(self.batches.values()):
+                    if not batch.empty and batch.until is None and now - batch.opened >= self.config.buffer_seconds:
+                        self._flush(batch, "interval")
+                if (idle_exit_s is not None and now - self.last_activity >= idle_exit_s and self.batches
+                        and all(b.until is None for b in self.batches.values())):
+                    break
+            self.flush_all("stop")
+        finally:
+            self.consumer.close()
+        return self.stats
+
+
+def run_until_signalled(settings: Settings, config: DeliveryConfig, idle_exit_s: float | None = None) -> DeliveryStats:
+    """The CLI's entry: SIGTERM / SIGINT flush the buffers, commit and exit."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return Firehose(settings, config).run(stop, idle_exit_s)

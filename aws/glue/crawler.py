@@ -1,0 +1,282 @@
+"""The Glue crawler stand-in: infer a table from the files under an S3 prefix and register it, with
+its partitions, in the metastore through Trino's hive catalog.
+
+- Format: by extension (.json/.jsonl/.ndjson, .csv, .parquet), else by content; one per table.
+- Columns: JSON lines -> names and types merged over every sampled record (bigint, double,
+  boolean, varchar, row(...), array(...); mixed scalar types become varchar); Parquet -> the
+  footers' schemas; CSV -> the header, all varchar (Trino's CSV format reads varchar only).
+- Partitions: `key=value` folders between the prefix and the files, as varchar columns.
+- Table: `CREATE TABLE ... WITH (external_location, format, partitioned_by)` when missing;
+  `ALTER TABLE ... ADD COLUMN` for new columns; partitions by `system.sync_partition_metadata`.
+  A second run over the same files changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from trino.exceptions import TrinoUserError
+
+from lakelab.settings import Settings
+from services.s3.client import get_client, parse_uri
+from services.trino.client import query
+
+EXTENSIONS = {"json": "JSON", "jsonl": "JSON", "ndjson": "JSON", "csv": "CSV", "parquet": "PARQUET"}
+
+
+class CrawlError(ValueError):
+    """The files cannot make one table; the message names the file (and line) at fault."""
+
+
+@dataclass
+class CrawlResult:
+    table: str
+    location: str
+    format: str
+    action: str  # created | updated | unchanged
+    columns: list[tuple[str, str]]
+    partition_keys: list[str]
+    files: int
+    added_columns: list[str] = field(default_factory=list)
+    type_conflicts: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    partitions_before: int = 0
+    partitions_after: int = 0
+
+
+def column_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", name.strip().lower()) or "_col"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- type inference ------------------------------------------------------------------------
+def json_type(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, dict):
+        fields: dict[str, str | None] = {}
+        for k, v in value.items():
+            fields[column_name(k)] = merge_types(fields.get(column_name(k)), json_type(v))
+        return "row(" + ", ".join(f"{_quote(k)} {t or 'varchar'}" for k, t in fields.items()) + ")" if fields else "varchar"
+    if isinstance(value, list):
+        element = None
+        for item in value:
+            element = merge_types(element, json_type(item))
+        return f"array({element or 'varchar'})"
+    return "varchar"
+
+
+def _row_fields(row_type: str) -> dict[str, str]:
+    """The fields of a `row(...)` type as written by json_type."""
+    fields, depth, token = {}, 0, ""
+    for char in row_type[4:-1] + ",":
+        if char == "," and depth == 0:
+            name, _, kind = token.strip().partition(" ")
+            fields[name.strip('"').replace('""', '"')] = kind
+            token = ""
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        token += char
+    return fields
+
+
+def merge_types(a: str | None, b: str | None) -> str | None:
+    if a is None or a == b:
+        return b if a is None else a
+    if b is None:
+        return a
+    if {a, b} == {"bigint", "double"}:
+        return "double"
+    if a.startswith("row(") and b.startswith("row("):
+        fa, fb = _row_fields(a), _row_fields(b)
+        merged = {k: merge_types(fa.get(k), fb.get(k)) for k in {**fa, **fb}}
+        return "row(" + ", ".join(f"{_quote(k)} {t}" for k, t in merged.items()) + ")"
+    if a.startswith("array(") and b.startswith("array("):
+        return f"array({merge_types(a[6:-1], b[6:-1])})"
+    return "varchar"
+
+
+def arrow_type(t) -> str:
+    simple = {pa.int8(): "tinyint", pa.int16(): "smallint", pa.int32(): "integer", pa.int64(): "bigint",
+              pa.uint8(): "smallint", pa.uint16(): "integer", pa.uint32(): "bigint", pa.float32(): "real",
+              pa.float64(): "double", pa.bool_(): "boolean", pa.string(): "varchar", pa.large_string(): "varchar",
+              pa.binary(): "varbinary", pa.date32(): "date"}
+    if t in simple:
+        return simple[t]
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_decimal(t):
+        return f"decimal({t.precision},{t.scale})"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"array({arrow_type(t.value_type)})"
+    if pa.types.is_struct(t):
+        return "row(" + ", ".join(f"{_quote(column_name(f.name))} {arrow_type(f.type)}" for f in t) + ")"
+    if pa.types.is_map(t):
+        return f"map({arrow_type(t.key_type)}, {arrow_type(t.item_type)})"
+    raise CrawlError(f"Parquet type {t} has no Hive equivalent here")
+
+
+# --- reading the files ---------------------------------------------------------------------
+def _objects(s3, bucket: str, prefix: str) -> Iterator[dict]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
+def _format_of(key: str, head: bytes) -> str:
+    extension = key.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
+    if extension in EXTENSIONS:
+        return EXTENSIONS[extension]
+    if head.startswith(b"PAR1"):
+        return "PARQUET"
+    if head.lstrip()[:1] == b"{":
+        return "JSON"
+    return "CSV"
+
+
+def _json_columns(uri: str, body: bytes, columns: dict[str, str | None], max_records: int) -> None:
+    for number, raw in enumerate(body.splitlines()[:max_records], start=1):
+        if not raw.strip():
+            raise CrawlError(f"{uri} line {number}: blank line (Trino's JSON reader rejects it)")
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CrawlError(f"{uri} line {number}: not JSON ({exc})") from exc
+        if not isinstance(record, dict):
+            raise CrawlError(f"{uri} line {number}: a JSON {type(record).__name__}, not an object")
+        for name, value in record.items():
+            columns[column_name(name)] = merge_types(columns.get(column_name(name)), json_type(value))
+
+
+def crawl(settings: Settings, location: str, database: str, table_prefix: str = "", table: str | None = None,
+          sample_files: int = 1000, sample_bytes: int = 8 << 20, max_records: int = 10_000) -> CrawlResult:
+    """Infer the table under `location` (s3://bucket/prefix/) and create or update it in
+    `database`, named `table`, else `table_prefix` + the folder's name (as Glue names it)."""
+    try:
+        bucket, prefix = parse_uri(location)
+    except ValueError as exc:
+        raise CrawlError(f"{location}: expected s3://bucket/prefix/") from exc
+    prefix = prefix.rstrip("/") + "/"
+    name = table or table_prefix + column_name(prefix.rstrip("/").rsplit("/", 1)[-1])
+    s3 = get_client(settings)
+
+    files, skipped, layouts = [], [], {}
+    for item in _objects(s3, bucket, prefix):
+        relative = item["Key"][len(prefix):]
+        segments = relative.split("/")
+        if item["Key"].endswith("/") or any(s.startswith(("_", ".")) for s in segments):
+            continue  # folder markers and hidden files, which Hive ignores too
+        if item["Size"] == 0:
+            skipped.append(f"s3://{bucket}/{item['Key']}: empty file")
+            continue
+        folders = segments[:-1]
+        bad = [s for s in folders if "=" not in s]
+        if bad:
+            raise CrawlError(f"s3://{bucket}/{item['Key']}: folder {bad[0]!r} is not a key=value partition")
+        keys = tuple(column_name(s.split("=", 1)[0]) for s in folders)
+        layouts.setdefault(keys, item["Key"])
+        files.append(item)
+    if not files:
+        raise CrawlError(f"no data files under s3://{bucket}/{prefix}" + (f" ({len(skipped)} empty)" if skipped else ""))
+    if len(layouts) > 1:
+        raise CrawlError("files at different partition layouts: " + "; ".join(
+            f"{list(k) or 'no partitions'} (e.g. s3://{bucket}/{v})" for k, v in layouts.items()))
+    partition_keys = list(next(iter(layouts)))
+
+    columns: dict[str, str | None] = {}
+    formats: dict[str, str] = {}
+    csv_header: tuple[list[str], str] | None = None
+    for item in sorted(files, key=lambda i: i["Key"])[-sample_files:]:
+        uri = f"s3://{bucket}/{item['Key']}"
+        ranged = f"bytes=0-{sample_bytes - 1}"
+        body = s3.get_object(Bucket=bucket, Key=item["Key"], **({} if item["Size"] <= sample_bytes else {"Range": ranged}))["Body"].read()
+        kind = _format_of(item["Key"], body[:4])
+        formats.setdefault(kind, uri)
+        if kind == "PARQUET":
+            if item["Size"] > sample_bytes:
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            try:
+                schema = pq.read_schema(io.BytesIO(body))
+            except Exception as exc:  # noqa: BLE001  (pyarrow raises several types for bad files)
+                raise CrawlError(f"{uri}: not a readable Parquet file ({exc})") from exc
+            for f in schema:
+                columns[column_name(f.name)] = merge_types(columns.get(column_name(f.name)), arrow_type(f.type))
+        elif kind == "JSON":
+            if item["Size"] > sample_bytes:
+                body = body[: body.rfind(b"\n") + 1]
+            _json_columns(uri, body, columns, max_records)
+        else:
+            first = body.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+            header = [column_name(h.strip().strip('"')) for h in first.split(",")]
+            if csv_header and header != csv_header[0]:
+                raise CrawlError(f"{uri}: CSV header {header} differs from {csv_header[0]} of {csv_header[1]}")
+            csv_header = (header, uri)
+            for h in header:
+                columns.setdefault(h, "varchar")
+    if len(formats) > 1:
+        raise CrawlError("mixed formats: " + "; ".join(f"{k} (e.g. {v})" for k, v in formats.items()))
+    fmt = next(iter(formats))
+    for key in partition_keys:
+        columns.pop(key, None)  # a partition key wins over a same-named field
+    inferred = [(c, t or "varchar") for c, t in columns.items()]
+    if not inferred:
+        raise CrawlError(f"no columns found in the files under s3://{bucket}/{prefix}")
+
+    qualified = f"hive.{_quote(database)}.{_quote(name)}"
+    result = CrawlResult(name, f"s3://{bucket}/{prefix.rstrip('/')}", fmt, "unchanged", inferred, partition_keys,
+                         len(files), skipped=skipped)
+    exists = query(settings, f"SELECT count(*) FROM hive.information_schema.tables "
+                             f"WHERE table_schema = '{database}' AND table_name = '{name}'")[0][0]
+    existing = {row[0]: (row[1], row[2]) for row in query(settings, f"SHOW COLUMNS FROM {qualified}")} if exists else {}
+    if not existing:
+        ddl_columns = [*(f"{_quote(c)} {t}" for c, t in inferred), *(f"{_quote(k)} varchar" for k in partition_keys)]
+        properties = [f"external_location = '{result.location}'", f"format = '{fmt}'"]
+        if partition_keys:
+            properties.append("partitioned_by = ARRAY[" + ", ".join(f"'{k}'" for k in partition_keys) + "]")
+        if fmt == "CSV":
+            properties.append("skip_header_line_count = 1")
+        query(settings, f"CREATE TABLE {qualified} ({', '.join(ddl_columns)}) WITH ({', '.join(properties)})")
+        result.action = "created"
+    else:
+        show = query(settings, f"SHOW CREATE TABLE {qualified}")[0][0]
+        table_keys = [c for c, (_, extra) in existing.items() if extra == "partition key"]
+        found_location = re.search(r"external_location = '([^']*)'", show)
+        found_format = re.search(r"format = '([^']*)'", show)
+        if (found_location and parse_uri(found_location.group(1).rstrip("/")) != parse_uri(result.location)) \
+                or (found_format and found_format.group(1) != fmt) or table_keys != partition_keys:
+            raise CrawlError(f"table {database}.{name} exists with another location, format or partitioning "
+                             f"({found_location.group(1) if found_location else '?'}, "
+                             f"{found_format.group(1) if found_format else '?'}, {table_keys}); drop it or pass --table")
+        for column, kind in inferred:
+            if column not in existing:
+                query(settings, f"ALTER TABLE {qualified} ADD COLUMN {_quote(column)} {kind}")
+                result.added_columns.append(column)
+            elif existing[column][0].replace(" ", "") != kind.replace(" ", "").replace('"', ""):
+                result.type_conflicts.append(f"{column}: table {existing[column][0]}, files {kind}")
+        result.action = "updated" if result.added_columns else "unchanged"
+
+    if partition_keys:
+        count = f'SELECT count(*) FROM hive.{_quote(database)}.{_quote(name + "$partitions")}'
+        result.partitions_before = 0 if result.action == "created" else query(settings, count)[0][0]
+        try:
+            query(settings, f"CALL hive.system.sync_partition_metadata('{database}', '{name}', 'FULL')")
+        except TrinoUserError as exc:
+            raise CrawlError(f"syncing partitions of {database}.{name}: {exc.message}") from exc
+        result.partitions_after = query(settings, count)[0][0]
+        if result.action == "unchanged" and result.partitions_after != result.partitions_before:
+            result.action = "updated"
+    return result

@@ -1,0 +1,87 @@
+"""What a service is to the supervisor, and small helpers the service definitions share."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+import httpx
+
+from lakelab.resources import Resources
+from lakelab.settings import ROOT, Settings
+
+
+class NotReady(Exception):
+    """A readiness check failed; the message says what the service answered."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of the stack. Every callable takes the settings; all of them are idempotent."""
+
+    name: str
+    summary: str
+    endpoint: Callable[[Settings], str]
+    command: Callable[[Settings], list[str]]
+    check: Callable[[Settings], None]
+    install: Callable[[Settings], object] = lambda settings: None
+    prepare: Callable[[Settings], None] = lambda settings: None
+    bootstrap: Callable[[Settings, Resources], None] = lambda settings, resources: None
+    depends_on: tuple[str, ...] = ()
+    run_as_when_root: str | None = None
+    env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
+    ports: Callable[[Settings], list[int]] | None = None  # default: the endpoint's port
+
+    def ports_of(self, settings: Settings) -> list[int]:
+        """The ports the service listens on."""
+        return self.ports(settings) if self.ports else [settings.port_of(self.endpoint(settings))]
+
+
+def http_get(url: str, what: str) -> httpx.Response:
+    """A readiness check's GET: NotReady naming `what` when nothing answers."""
+    try:
+        return httpx.get(url, timeout=3)
+    except httpx.HTTPError as exc:
+        raise NotReady(f"{what} not answering: {exc}") from exc
+
+
+def render(template: Path, dest: Path, values: dict[str, str]) -> Path:
+    """Fill `${NAME}` placeholders; unknown `$names` (nginx variables) are left as they are."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(Template(template.read_text()).safe_substitute(values))
+    return dest
+
+
+def venv_bin(name: str) -> str:
+    """An executable installed by pip next to this interpreter (weed, uvicorn, spark-submit)."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"`{name}` is not installed; run `pip install -e .` in the project")
+    return found
+
+
+def java17() -> str:
+    """The machine's Java (17 or newer) for Kafka, Connect, the metastore and Spark."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise FileNotFoundError("no Java found: install a JDK 17 (`apt-get install openjdk-17-jdk-headless`)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', out)
+    if not match or int(match.group(1)) < 17:
+        raise FileNotFoundError(f"{java} is not Java 17 or newer: {out.splitlines()[0] if out else '?'}")
+    return java
+
+
+def project_file(*parts: str) -> Path:
+    return ROOT.joinpath(*parts)

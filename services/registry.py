@@ -1,0 +1,43 @@
+"""The registry of the stack's services, in start order, and their dependency waves."""
+
+from __future__ import annotations
+
+from services.api.service import SERVICE as API
+from services.base import Service
+from services.connect.service import SERVICE as CONNECT
+from services.kafka.service import SERVICE as KAFKA
+from services.metastore.service import SERVICE as METASTORE
+from services.nginx.service import SERVICE as NGINX
+from services.postgres.service import SERVICE as POSTGRES
+from services.s3.service import SERVICE as S3
+from services.spark.service import SERVICE as SPARK
+from services.trino.service import SERVICE as TRINO
+
+SERVICES: list[Service] = [POSTGRES, S3, KAFKA, METASTORE, CONNECT, API, TRINO, NGINX]
+"""Long-running services. Spark runs as jobs (local[*]), so it is installed but never started."""
+
+TOOLS: list[Service] = [SPARK]
+
+
+def by_name(name: str) -> Service:
+    for service in SERVICES + TOOLS:
+        if service.name == name:
+            return service
+    known = ", ".join(s.name for s in SERVICES + TOOLS)
+    raise KeyError(f"unknown service {name!r}; known: {known}")
+
+
+def start_waves(services: list[Service]) -> list[list[Service]]:
+    """Group services so each wave depends only on earlier waves; a wave starts together."""
+    names = {s.name for s in services}
+    placed: set[str] = set()
+    waves: list[list[Service]] = []
+    pending = list(services)
+    while pending:
+        wave = [s for s in pending if all(d in placed or d not in names for d in s.depends_on)]
+        if not wave:
+            raise ValueError(f"dependency cycle among {[s.name for s in pending]}")
+        waves.append(wave)
+        placed.update(s.name for s in wave)
+        pending = [s for s in pending if s.name not in placed]
+    return waves

@@ -1,0 +1,272 @@
+"""Native mode: start services as local processes, wait for real readiness, stop them by PID."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from rich.console import Console
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from lakelab.install import ensure_prerequisites
+from lakelab.resources import resources
+from lakelab.settings import ROOT, Settings
+from services.base import NotReady, Service
+from services.registry import SERVICES, TOOLS, by_name, start_waves
+
+console = Console(stderr=True)
+
+
+class StackError(RuntimeError):
+    """A service could not be started or did not become ready; the message names it."""
+
+
+class ServiceDied(Exception):
+    pass
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    endpoint: str
+    healthy: bool
+    detail: str
+    pid: int | None
+    rss_bytes: int
+
+
+def pid_file(settings: Settings, name: str) -> Path:
+    return settings.pids_dir / f"{name}.pid"
+
+
+def log_file(settings: Settings, name: str) -> Path:
+    return settings.logs_dir / f"{name}.log"
+
+
+def running_pid(settings: Settings, name: str) -> int | None:
+    """The PID we recorded for this service, if that process is still alive (not a reused PID)."""
+    path = pid_file(settings, name)
+    if not path.exists():
+        return None
+    pid_text, _, started = path.read_text().partition(" ")
+    try:
+        process = psutil.Process(int(pid_text))
+        if process.status() == psutil.STATUS_ZOMBIE or abs(process.create_time() - float(started)) > 1:
+            return None
+        return process.pid
+    except (psutil.NoSuchProcess, ValueError):
+        return None
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    if not path.exists():
+        return "(no log yet)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _port_owner(port: int) -> str | None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return None
+        except OSError:
+            pass
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+            try:
+                return f"{psutil.Process(conn.pid).name()} (PID {conn.pid})"
+            except psutil.NoSuchProcess:
+                break
+    return "another process"
+
+
+def _spawn(settings: Settings, service: Service) -> int:
+    busy = [(p, owner) for p in service.ports_of(settings) if (owner := _port_owner(p))]
+    if busy:
+        taken = ", ".join(f"{port} by {owner}" for port, owner in busy)
+        raise StackError(f"{service.name}: port already taken: {taken}. Stop it or change the port in .env")
+    service.prepare(settings)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    settings.pids_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_file(settings, service.name), "ab")
+    log.write(f"\n==== lakelab starting {service.name} at {time.ctime()}\n".encode())
+    log.flush()
+    user = service.run_as_when_root if os.geteuid() == 0 else None
+    process = subprocess.Popen(
+        service.command(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**settings.child_env(), **service.env(settings)},
+        start_new_session=True,
+        user=user,
+        group=pwd.getpwnam(user).pw_gid if user else None,
+    )
+    log.close()
+    started = psutil.Process(process.pid).create_time()
+    pid_file(settings, service.name).write_text(f"{process.pid} {started}")
+    return process.pid
+
+
+def _wait_ready(settings: Settings, service: Service, pid: int | None, began: float) -> float:
+    def check() -> None:
+        if pid is not None and running_pid(settings, service.name) is None:
+            raise ServiceDied()
+        service.check(settings)
+
+    try:
+        for attempt in Retrying(
+            stop=stop_after_delay(settings.startup_timeout_s),
+            wait=wait_fixed(0.5),
+            retry=retry_if_exception_type((NotReady, OSError)),
+        ):
+            with attempt:
+                check()
+    except ServiceDied:
+        raise StackError(
+            f"{service.name} exited during startup. Last log lines "
+            f"({log_file(settings, service.name)}):\n{tail(log_file(settings, service.name))}"
+        ) from None
+    except RetryError as exc:
+        cause = exc.last_attempt.exception()
+        raise StackError(
+            f"{service.name} not ready after {settings.startup_timeout_s:.0f} s: {cause}\n"
+            f"Last log lines ({log_file(settings, service.name)}):\n{tail(log_file(settings, service.name))}"
+        ) from None
+    return time.monotonic() - began
+
+
+def install(settings: Settings, names: Iterable[str] | None = None) -> None:
+    ensure_prerequisites()
+    for service in _selected(names) if names is not None else SERVICES + TOOLS:
+        service.install(settings)
+
+
+def apply_resources(settings: Settings) -> None:
+    """Create the declared buckets, topics and databases that do not exist yet."""
+    for service in SERVICES:
+        service.bootstrap(settings, resources())
+
+
+def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, float]:
+    """Install, start and wait for the selected services and their dependencies.
+    Returns seconds from start (config, data folder init, spawn) to ready per service."""
+    selected = {s.name for s in _with_dependencies(_selected(names))}
+    install(settings, None if names is None else selected)
+    timings: dict[str, float] = {}
+    for wave in start_waves([s for s in SERVICES if s.name in selected]):
+        started: dict[str, tuple[int | None, float]] = {}
+        for service in wave:
+            began = time.monotonic()
+            started[service.name] = (running_pid(settings, service.name) or _start(settings, service), began)
+        with console.status(f"waiting for {', '.join(started)}"), ThreadPoolExecutor(len(wave)) as pool:
+            waits = {s.name: pool.submit(_wait_and_bootstrap, settings, s, *started[s.name]) for s in wave}
+        for name, future in waits.items():
+            timings[name] = future.result()
+    return timings
+
+
+def _start(settings: Settings, service: Service) -> int:
+    console.print(f"starting [bold]{service.name}[/] ({service.summary})")
+    return _spawn(settings, service)
+
+
+def _wait_and_bootstrap(settings: Settings, service: Service, pid: int | None, began: float) -> float:
+    seconds = _wait_ready(settings, service, pid, began)
+    service.bootstrap(settings, resources())
+    console.print(f"[green]ready[/] {service.name} at {service.endpoint(settings)} ({seconds:.1f} s)")
+    return seconds
+
+
+def down(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
+    """Stop the services we started, newest dependency last; returns the names stopped."""
+    stopped = []
+    for service in reversed(SERVICES):
+        if names is not None and service.name not in names:
+            continue
+        pid = running_pid(settings, service.name)
+        if pid is not None:
+            _terminate(pid)
+            stopped.append(service.name)
+        pid_file(settings, service.name).unlink(missing_ok=True)
+    return stopped
+
+
+def _terminate(pid: int, grace_s: float = 30.0) -> None:
+    """SIGTERM the process group we created for the service, then SIGKILL what is left."""
+    try:
+        group = psutil.Process(pid)
+        members = [group, *group.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    _, alive = psutil.wait_procs(members, timeout=grace_s)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    def one(service: Service) -> ServiceStatus:
+        pid = running_pid(settings, service.name)
+        try:
+            service.check(settings)
+            healthy, detail = True, "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure is shown as the health column
+            healthy, detail = False, str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        return ServiceStatus(service.name, service.endpoint(settings), healthy, detail, pid, _rss(pid))
+
+    with ThreadPoolExecutor(len(SERVICES)) as pool:
+        return list(pool.map(one, SERVICES))
+
+
+def _rss(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    try:
+        root = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    except psutil.NoSuchProcess:
+        return 0
+
+
+def reset(settings: Settings) -> None:
+    down(settings)
+    shutil.rmtree(settings.postgres_data_dir, ignore_errors=True)
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+
+
+def _selected(names: Iterable[str] | None) -> list[Service]:
+    if names is None:
+        return list(SERVICES)
+    wanted = {by_name(n).name for n in names}
+    return [s for s in SERVICES + TOOLS if s.name in wanted]
+
+
+def _with_dependencies(services: list[Service]) -> list[Service]:
+    needed: set[str] = set()
+    stack = [s.name for s in services]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(by_name(name).depends_on)
+    return [s for s in SERVICES if s.name in needed]
