@@ -33,9 +33,12 @@ class Settings(BaseSettings):
 
     s3_endpoint: str = "http://127.0.0.1:8333"
     # SeaweedFS's own servers beside its S3 gateway: the filer (object events come from its
-    # metadata stream) and the master
+    # metadata stream), the master, the volume server and the admin server (its UI is off); each
+    # also listens on its port + 10000 (gRPC)
     s3_filer_port: int = 8888
     s3_master_port: int = 9333
+    s3_volume_port: int = 9340
+    s3_admin_port: int = 23646
     s3_region: str = "us-east-1"
     s3_access_key: str = "lakelab"
     s3_secret_key: SecretStr = SecretStr("lakelab-secret-change-me")

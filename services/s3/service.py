@@ -45,7 +45,11 @@ def _command(settings: Settings) -> list[str]:
         f"-s3.port={settings.port_of(settings.s3_endpoint)}",
         f"-filer.port={settings.s3_filer_port}",
         f"-master.port={settings.s3_master_port}",
+        f"-volume.port={settings.s3_volume_port}",
+        f"-admin.port={settings.s3_admin_port}",
         "-master.telemetry=false",
+        # nothing else of SeaweedFS listens: no WebDAV, Iceberg or Lance endpoints, no admin UI
+        "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false",
         f"-s3.config={settings.run_dir('s3') / 's3.json'}",
     ]
 
@@ -73,7 +77,8 @@ SERVICE = Service(
     name="s3",
     summary="SeaweedFS S3 API",
     endpoint=lambda s: s.s3_endpoint,
-    ports=lambda s: [s.port_of(s.s3_endpoint), s.s3_master_port, s.s3_filer_port],
+    ports=lambda s: [s.port_of(s.s3_endpoint), s.s3_master_port, s.s3_filer_port, s.s3_volume_port,
+                     s.s3_admin_port],
     install=lambda s: venv_bin("weed") and None,
     prepare=_prepare,
     command=_command,
