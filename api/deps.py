@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
+import trino
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-import trino
 from api.engine import Engine
 from api.errors import ApiError
 from lakelab.settings import Settings
@@ -30,12 +31,21 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="A
                               description="one of the keys in `LAKELAB_API_KEYS` (comma-separated)")
 
 
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(api_key_header)]) -> str:
-    """The caller's key if it is a configured one; 401 otherwise. Returns a digest, not the key."""
+async def require_api_key(request: Request, settings: SettingsDep,
+                          key: Annotated[str | None, Security(api_key_header)]) -> str:
+    """The caller's key if it is a configured one (401 otherwise) and within its rate (429
+    otherwise). Async, so that it runs on the event loop, where the rate buckets live. Returns a
+    digest, not the key."""
     if key:
         for known in settings.api_key_list:
             if secrets.compare_digest(key.encode(), known.encode()):
-                return hashlib.sha256(key.encode()).hexdigest()[:16]
+                owner = hashlib.sha256(key.encode()).hexdigest()[:16]
+                wait = request.app.state.rate_limits.take(owner)
+                if wait:
+                    raise ApiError(429, "rate_limited", f"over {settings.api_rate_per_s:g} requests/s for this "
+                                                        f"API key; slow down and retry",
+                                   headers={"Retry-After": str(max(1, math.ceil(wait)))})
+                return owner
     raise ApiError(401, "unauthorized", "missing or unknown API key: send one of the configured keys in "
                                         "the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
 
@@ -57,6 +67,7 @@ class TrinoHandle:
         if self._conn is None:
             self._conn = get_client(
                 self._settings, request_timeout=self._settings.api_query_timeout_s + 5,
+                user=self._settings.trino_api_user, password=self._settings.trino_api_password,
                 source=TRINO_SOURCE, legacy_primitive_types=True, max_attempts=1,
             )
         return self._conn

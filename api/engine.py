@@ -8,32 +8,35 @@ abandoned and closes its connection when the client library returns.
 Large results are paged: a query whose rows do not fit in one page keeps its Trino cursor open,
 registered under a random id, and the page carries `next_token` = `<id>.<next page>`. A token
 can be replayed for the newest page (a retried request gets the same rows); older tokens are
-gone. Cursors idle for `api_cursor_ttl_s` are cancelled; past `api_max_open_cursors` the least
-recently used one is.
+gone. Cursors idle for `api_cursor_ttl_s` are cancelled. One key holds at most
+`api_cursors_per_key` cursors (its own least recently used one is closed for a new one), so one
+client cannot evict others' cursors until `api_max_open_cursors` are open in all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
 import requests
+import trino
 from starlette.requests import Request
 from trino.exceptions import DatabaseError, HttpError, TrinoQueryError
 
-import trino
 from api import metrics
 from api.errors import ApiError, Position
 from api.models import Column, QueryPage
+from lakelab import tls
 from lakelab.settings import Settings
 
 log = logging.getLogger("lakelab.api")
@@ -52,13 +55,15 @@ class Execution:
     thread uses it at a time; the event loop may only `stop` and `abandon` it."""
 
     def __init__(self, conn: trino.dbapi.Connection, sql: str, statement_type: str, owner: str,
-                 max_rows: int) -> None:
+                 max_rows: int, max_page_bytes: int) -> None:
         self.id = secrets.token_urlsafe(18)
         self.conn = conn
         self.sql = sql
         self.statement_type = statement_type
         self.owner = owner
         self.max_rows = max_rows
+        self.max_page_bytes = max_page_bytes
+        self._key_bytes = 0
         self.cursor: trino.dbapi.Cursor | None = None
         self.columns: list[Column] = []
         self.rows_sent = 0
@@ -105,24 +110,38 @@ class Execution:
             names[column.name] = seen + 1
             self.columns.append(Column(name=column.name if not seen else f"{column.name}_{seen + 1}",
                                        type=str(column.type_code)))
+        self._key_bytes = sum(len(c.name.encode()) + 4 for c in self.columns)
         return self.read(page_size)
 
     def read(self, page_size: int) -> tuple[list[list[Any]], bool, bool]:
-        """Up to `page_size` rows, whether more follow, and whether the total row cap cut them."""
+        """Up to `page_size` rows (fewer once they reach `max_page_bytes` as JSON), whether more
+        follow, and whether the total row cap cut them."""
         assert self.cursor is not None
         want = max(0, min(page_size, self.max_rows - self.rows_sent))
         rows, self._pending = self._pending, []
-        while len(rows) <= want:  # one row more than asked, to know whether another page exists
-            self._check_stop()
+        sizes = [self._json_size(row) for row in rows]
+        while len(rows) <= want and sum(sizes) <= self.max_page_bytes:  # one row more than asked, to
+            self._check_stop()                                           # know whether more follow
             row = self.cursor.fetchone()
             if row is None:
                 break
             rows.append(row)
+            sizes.append(self._json_size(row))
+        if sum(sizes) > self.max_page_bytes:
+            if sizes[0] > self.max_page_bytes:
+                raise ApiError(400, "result_too_large", f"a row of this result is over the page limit of "
+                                                        f"{self.max_page_bytes:,} bytes; select fewer or shorter "
+                                                        f"columns", query_id=self.query_id)
+            want = min(want, len(rows) - 1)  # the last row read is the one that went over
         rows, self._pending = rows[:want], rows[want:]
         self.rows_sent += len(rows)
         more = bool(self._pending)
         truncated = more and self.rows_sent >= self.max_rows
         return rows, more and not truncated, truncated
+
+    def _json_size(self, row: list[Any]) -> int:
+        """Bytes of the row in a page: its values as JSON plus its column names as keys."""
+        return len(json.dumps(row, default=str, ensure_ascii=False).encode()) + self._key_bytes
 
     def fetch_all(self, sql: str, limit: int | None = None) -> list[list[Any]]:
         """Run a (metadata) statement to the end; at most `limit` rows are kept."""
@@ -213,7 +232,8 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(settings.api_trino_threads, thread_name_prefix="trino")
-        self.http = httpx.AsyncClient(timeout=3)
+        self.http = httpx.AsyncClient(timeout=3, verify=str(tls.ca_file(settings)), auth=(
+            settings.trino_api_user, settings.trino_api_password.get_secret_value()))
         self.cursors: OrderedDict[str, Execution] = OrderedDict()
         self._sweeper: asyncio.Task | None = None
 
@@ -230,7 +250,7 @@ class Engine:
         await self.http.aclose()
 
     def new_execution(self, conn: trino.dbapi.Connection, sql: str, statement_type: str, owner: str) -> Execution:
-        return Execution(conn, sql, statement_type, owner, self.settings.api_max_rows)
+        return Execution(conn, sql, statement_type, owner, self.settings.api_max_rows, self.settings.api_page_bytes)
 
     async def run(self, execution: Execution, work: Callable[[], T], request: Request | None) -> T:
         """`work` in a worker thread, bounded by the query timeout and by the client's presence."""
@@ -285,7 +305,7 @@ class Engine:
         metrics.TRINO_CANCELLED.labels(reason=reason).inc()
         try:
             response = await self.http.delete(f"{self.settings.trino_url}/v1/query/{query_id}",
-                                              headers={"X-Trino-User": "lakelab"})
+                                              headers={"X-Trino-User": self.settings.trino_api_user})
             log.info("cancelled Trino query %s (%s): HTTP %s", query_id, reason, response.status_code)
         except httpx.HTTPError as exc:
             log.warning("could not cancel Trino query %s (%s): %s", query_id, reason, exc)
@@ -327,11 +347,21 @@ class Engine:
         return page
 
     def _register(self, execution: Execution) -> None:
-        while len(self.cursors) >= self.settings.api_max_open_cursors:
-            _, oldest = self.cursors.popitem(last=False)
-            asyncio.ensure_future(self._abort(oldest, "evicted"))
+        """Keep the cursor open; to stay within the quotas, close the key's own least recently used
+        cursor, or when all cursors are taken, one of the key holding the most."""
+        mine = [c for c in self.cursors.values() if c.owner == execution.owner]
+        if len(mine) >= self.settings.api_cursors_per_key:
+            self._evict(mine[0])
+        elif len(self.cursors) >= self.settings.api_max_open_cursors:
+            held = Counter(c.owner for c in self.cursors.values())
+            greediest = held.most_common(1)[0][0]
+            self._evict(next(c for c in self.cursors.values() if c.owner == greediest))
         self.cursors[execution.id] = execution
         metrics.OPEN_CURSORS.set(len(self.cursors))
+
+    def _evict(self, execution: Execution) -> None:
+        self.cursors.pop(execution.id, None)
+        asyncio.ensure_future(self._abort(execution, "evicted"))
 
     async def next_page(self, token: str, owner: str, page_size: int | None, request: Request | None) -> QueryPage:
         match = TOKEN.fullmatch(token)

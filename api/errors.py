@@ -58,7 +58,7 @@ INVALID = {422: _doc("a parameter or the body does not match the schema")}
 TOO_LARGE = {413: _doc("request body over the configured limit")}
 UNAVAILABLE = {503: _doc("a backing service (`service`: trino, metastore, s3) is down or failing")}
 TIMEOUT = {504: _doc("Trino did not answer within the query timeout; the query was cancelled")}
-RATE_LIMITED = {429: _doc("too many requests from this client (answered by the Nginx gateway)")}
+RATE_LIMITED = {429: _doc("too many requests with this API key (`Retry-After` says when to retry)")}
 TRINO_FAILED = {502: _doc("Trino failed with an internal error")}
 URI_TOO_LONG = {414: _doc("URL over the gateway's limit (8 KiB; answered by Nginx): send long SQL with POST /query")}
 

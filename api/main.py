@@ -18,6 +18,7 @@ from api import errors
 from api.engine import Engine
 from api.metrics import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api.ratelimit import KeyBuckets
 from api.routers import ops, query, runs, tables
 from lakelab.settings import Settings, get_settings
 
@@ -29,8 +30,8 @@ labs' API Gateway + Athena.
 * Authenticate with an `X-API-Key` header (keys from `LAKELAB_API_KEYS`); `/health` and `/docs` are open.
 * `GET /query?query=SELECT ...` (or `POST /query` with a JSON body) runs one read-only statement.
 * Errors are JSON: `{"error": code, "message": ..., ...}`; bad SQL carries Trino's message and position.
-* Through the Nginx gateway, identical `GET /query` requests are cached briefly (`X-Cache-Status`) and
-  each client is rate limited (429)."""
+* Each API key is rate limited (429 with `Retry-After`), by the API and by the Nginx gateway; through
+  the gateway, identical `GET /query` requests are cached briefly (`X-Cache-Status`)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    app.state.rate_limits = KeyBuckets(settings.api_rate_per_s, settings.api_rate_burst)
     errors.install(app)
     app.include_router(query.router)
     app.include_router(tables.router)

@@ -6,8 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_SQL_CHARS = 100_000
-
 
 class Column(BaseModel):
     name: str = Field(description="column name; repeated names get a `_2`, `_3`... suffix", examples=["location"])
@@ -19,7 +17,8 @@ class QueryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str | None = Field(None, max_length=MAX_SQL_CHARS, description="one read-only SQL statement (Trino dialect)",
+    query: str | None = Field(None, description="one read-only SQL statement (Trino dialect; 100,000 characters "
+                                                "at most by default)",
                               examples=["SELECT location, sum(total_sales) AS sales FROM hive.default.sales GROUP BY 1"])
     token: str | None = Field(None, max_length=200, description="`next_token` of the previous page")
     page_size: int | None = Field(None, ge=1, description="rows per page; capped by the server's row cap")

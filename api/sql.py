@@ -3,8 +3,10 @@ as one SELECT / WITH / VALUES / SHOW / DESCRIBE / EXPLAIN statement that writes 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import sqlglot
@@ -38,6 +40,10 @@ class NotReadOnly(ValueError):
 
 class Unparsable(ValueError):
     """sqlglot cannot parse the text; Trino is asked for the authoritative syntax error."""
+
+
+class TooComplex(ValueError):
+    """The statement is over the guard's size or nesting budget: refused without asking Trino."""
 
 
 @dataclass(frozen=True)
@@ -76,24 +82,51 @@ def _strip(sql: str) -> str:
     return text
 
 
-def check(sql: str) -> Checked:
+def check(sql: str, max_chars: int = 100_000) -> Checked:
     """Return the statement if it is read-only; raise NotReadOnly (naming the statement type),
-    Unparsable (sqlglot cannot tell) or ValueError (empty, several statements)."""
+    Unparsable (sqlglot cannot tell), TooComplex (over `max_chars`, or nested deeper than the
+    parser can follow) or ValueError (empty, several statements)."""
     text = _strip(sql)
+    if len(text) > max_chars:
+        raise TooComplex(f"the statement is {len(text):,} characters long; the limit is {max_chars:,}")
     try:
         statements = [s for s in sqlglot.parse(text, read="trino") if s is not None] if text else []
     except (ParseError, TokenError) as exc:
         raise Unparsable(str(exc).splitlines()[0]) from exc
+    except RecursionError as exc:  # sqlglot's parser recurses once per nesting level
+        raise TooComplex("the statement is nested too deeply (parentheses, function calls or "
+                         "subqueries) for the read-only check; flatten it, e.g. with WITH") from exc
     if not statements:
         raise ValueError("the query is empty")
     if len(statements) > 1:
         raise NotReadOnly("MULTIPLE STATEMENTS", f"send one statement per request (got {len(statements)}: "
                                                  f"{', '.join(statement_type(s) for s in statements)})")
     (node,) = statements
-    return Checked(sql=text, statement_type=_check_node(node))
+    try:
+        return Checked(sql=text, statement_type=_check_node(node, max_chars))
+    except RecursionError as exc:
+        raise TooComplex("the statement is nested too deeply for the read-only check; flatten it, "
+                         "e.g. with WITH") from exc
 
 
-def _check_node(node: exp.Expression) -> str:
+# Parsing a long statement takes seconds of CPU: it runs here, not on the event loop, and two at a
+# time at most so that a flood of huge statements cannot take every thread.
+_CHECKERS = ThreadPoolExecutor(2, thread_name_prefix="sql-check")
+
+
+async def check_in_background(sql: str, max_chars: int, timeout_s: float) -> Checked:
+    """`check` off the event loop; TooComplex when it does not finish within `timeout_s` (the
+    parse is left to finish in its thread, bounded by `max_chars`)."""
+    future = asyncio.get_running_loop().run_in_executor(_CHECKERS, check, sql, max_chars)
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+    except TimeoutError:
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise TooComplex(f"the read-only check did not finish within {timeout_s:g} s; send a shorter or "
+                         f"simpler statement") from None
+
+
+def _check_node(node: exp.Expression, max_chars: int) -> str:
     kind = statement_type(node)
     if isinstance(node, exp.Command):
         keyword = str(node.this).upper()
@@ -104,7 +137,7 @@ def _check_node(node: exp.Expression) -> str:
             # EXPLAIN ANALYZE runs its statement: the explained statement must pass on its own.
             inner = _EXPLAIN_OPTIONS.sub("", rest, count=1)
             try:
-                inner_kind = check(inner).statement_type
+                inner_kind = check(inner, max_chars).statement_type
             except NotReadOnly as exc:
                 raise NotReadOnly(f"EXPLAIN {exc.statement_type}") from exc
             except Unparsable:

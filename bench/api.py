@@ -5,10 +5,10 @@
 
 Needs the stack up (the API and Trino). Loopback only, bounded in count and time per cell.
 
-"Through Nginx" is by default a private Nginx started here from the project's own gateway config
-(nginx/lakelab.conf.template, rendered as `lakelab up` does) on a free port, in front of the same
-API, with the per-client rate limit raised: the shared gateway allows 20 requests/s per client, so
-it would measure its limiter (pass `--gateway shared` to see that). The cached query is the same
+By default both paths are private processes started here from the project's own code and config on
+free ports, with the per-key rate limits raised: an API (as `lakelab up` runs it) and, in front of
+it, an Nginx from nginx/lakelab.conf.template. The stack's gateway and API allow 20 requests/s per
+key, so they would measure their limiters (pass `--gateway shared` to see that). The cached query is the same
 URL every time (Nginx answers from its cache after the first); the uncached one differs per request
 (a counter in an SQL comment), so every request goes to the API and Trino. Straight to the API
 nothing is cached: both queries run on Trino each time.
@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,40 +38,64 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from percentiles import percentile  # noqa: E402
 
 from lakelab.settings import Settings, get_settings  # noqa: E402
+from services.api.service import SERVICE as API  # noqa: E402
+from services.nginx.service import SERVICE as NGINX  # noqa: E402
 
 CACHED_SQL = "SELECT count(*) AS n, sum(x) AS s FROM UNNEST(sequence(1, 100)) AS t(x)"
 UNCACHED_SQL = "SELECT count(*) AS n, sum(x) AS s /* {i} */ FROM UNNEST(sequence(1, 100)) AS t(x)"
 LEVELS = (1, 8, 32)
 
 
-@contextmanager
-def private_gateway(settings: Settings):
-    """The project's gateway config on a free loopback port, rate limit raised, stopped on exit."""
-    import socket
-
-    from services.nginx.service import SERVICE
-
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/health", timeout=2).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the private {what} did not start")
+            time.sleep(0.1)
+
+
+@contextmanager
+def private_api(settings: Settings):
+    """The project's API on a free loopback port with its per-key rate limit raised (the stack's
+    allows 20 requests/s per key), stopped on exit."""
+    url = f"http://127.0.0.1:{_free_port()}"
+    env = {**os.environ, "LAKELAB_API_RATE_PER_S": "1000000", "LAKELAB_API_RATE_BURST": "1000000"}
+    process = subprocess.Popen(API.command(settings.model_copy(update={"api_url": url})), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(url, process, "API")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def private_gateway(settings: Settings, api_url: str):
+    """The project's gateway config on a free loopback port in front of `api_url`, rate limit
+    raised, stopped on exit."""
+    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="lakelab-bench-") as tmp:
-        private = settings.model_copy(update={"state_dir": Path(tmp), "gateway_url": f"http://127.0.0.1:{port}"})
+        private = settings.model_copy(update={"state_dir": Path(tmp), "gateway_url": f"http://127.0.0.1:{port}",
+                                              "api_url": api_url})
         private.logs_dir.mkdir(parents=True)
-        SERVICE.prepare(private)
+        NGINX.prepare(private)
         conf = private.run_dir("nginx") / "conf.d" / "lakelab.conf"
         text = re.sub(r"rate=\d+r/s", "rate=100000r/s", conf.read_text())
         conf.write_text(re.sub(r"burst=\d+", "burst=100000", text))
-        process = subprocess.Popen(SERVICE.command(private), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(NGINX.command(private), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    httpx.get(f"{private.gateway_url}/health", timeout=2).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("the private gateway did not start")
-                    time.sleep(0.1)
+            _wait_healthy(private.gateway_url, process, "gateway")
             yield private.gateway_url
         finally:
             process.terminate()
@@ -121,15 +147,14 @@ def main() -> None:
     httpx.get(f"{settings.api_url}/health", timeout=5).raise_for_status()
 
     @contextmanager
-    def gateway():
+    def endpoints():
         if args.gateway == "shared":
-            yield settings.gateway_url
+            yield {"nginx": settings.gateway_url, "direct": settings.api_url}
         else:
-            with private_gateway(settings) as url:
-                yield url
+            with private_api(settings) as api_url, private_gateway(settings, api_url) as gateway_url:
+                yield {"nginx": gateway_url, "direct": api_url}
 
-    with gateway() as gateway_url:
-        targets = {"nginx": gateway_url, "direct": settings.api_url}
+    with endpoints() as targets:
         print(f"{'query':9} {'path':7} {'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses")
         for label, sql in (("cached", CACHED_SQL), ("uncached", UNCACHED_SQL)):
             for path, url in targets.items():

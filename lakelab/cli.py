@@ -15,6 +15,9 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from lakelab.console import err_console
+from lakelab.secrets import ENV_FILE, ensure_env_file
+
 GROUP = "lakelab.commands"
 
 
@@ -56,6 +59,8 @@ app = typer.Typer(cls=lazy_commands({entry.name: entry.value for entry in entry_
 @app.callback()
 def main() -> None:
     """A local-first AWS data lake: S3, Kafka, Spark + Hudi, Hive Metastore, Trino, Debezium."""
+    if generated := ensure_env_file():
+        err_console.print(f"generated random credentials in {ENV_FILE} (mode 0600): {', '.join(generated)}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ each lab works with. The one parser of that file."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 
@@ -29,13 +30,21 @@ class MetastoreDatabase(BaseModel):
 
 
 class User(BaseModel):
-    """An S3 identity limited to some buckets; its keys come from the environment."""
+    """An S3 identity whose IAM policy file (an AWS policy document) says what it may do; its
+    keys come from the environment."""
 
     name: str
     access_key_env: str
     secret_key_env: str
-    read: list[str] = Field(default_factory=list)
-    write: list[str] = Field(default_factory=list)
+    policy: Path  # relative to the project
+
+    def policy_document(self) -> dict:
+        return json.loads((ROOT / self.policy).read_text())
+
+    def buckets(self) -> set[str]:
+        """The buckets the policy's statements name."""
+        resources = [r for s in self.policy_document()["Statement"] for r in _as_list(s.get("Resource", []))]
+        return {r.removeprefix("arn:aws:s3:::").split("/", 1)[0] for r in resources if r.startswith("arn:aws:s3:::")}
 
     def keys(self) -> tuple[str, str]:
         env = environment()
@@ -134,8 +143,7 @@ class Resources(BaseModel):
         }
         uses = {
             "bucket": [self.labs.lab_a.bucket, self.labs.lab_b.bucket, self.labs.lab_c.raw_bucket,
-                       self.labs.lab_c.processed_bucket,
-                       *(b for u in self.users for b in u.read + u.write)],
+                       self.labs.lab_c.processed_bucket, *(b for u in self.users for b in sorted(u.buckets()))],
             "topic": [self.labs.lab_a.topic, self.labs.lab_a.dead_letter_topic, self.labs.lab_b.topic,
                       self.labs.lab_b.alerts_topic, self.labs.lab_d.dead_letter_topic],
             "postgres database": [self.labs.lab_c.source_database, self.labs.lab_d.source_database],
@@ -146,6 +154,10 @@ class Resources(BaseModel):
         if undeclared:
             raise ValueError(f"used but not declared: {', '.join(undeclared)}")
         return self
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
 
 
 def load_resources(path: Path = ROOT / "resources.yaml") -> Resources:

@@ -1,10 +1,12 @@
-"""Typed configuration: one place, overridable by LAKELAB_* environment variables or `.env`."""
+"""Typed configuration: one place, read from LAKELAB_* environment variables, then `.env` (whose
+credentials `lakelab` generates at random on first use: see lakelab/secrets.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tomllib
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -15,6 +17,8 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+# A process is given only the secrets it uses (Settings.child_env); the others read as empty.
+NO_SECRET = SecretStr("")
 
 
 class Settings(BaseSettings):
@@ -23,7 +27,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="LAKELAB_",
-        env_file=(ROOT / ".env.sample", ROOT / ".env"),
+        env_file=ROOT / ".env",
         extra="ignore",
     )
 
@@ -41,7 +45,7 @@ class Settings(BaseSettings):
     s3_admin_port: int = 23646
     s3_region: str = "us-east-1"
     s3_access_key: str = "lakelab"
-    s3_secret_key: SecretStr = SecretStr("lakelab-secret-change-me")
+    s3_secret_key: SecretStr = NO_SECRET
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_controller_port: int = 9093
@@ -49,15 +53,23 @@ class Settings(BaseSettings):
     pg_host: str = "127.0.0.1"
     pg_port: int = 5433
     pg_user: str = "lakelab"
-    pg_password: SecretStr = SecretStr("lakelab-pg-change-me")
+    pg_password: SecretStr = NO_SECRET
 
     metastore_uri: str = "thrift://127.0.0.1:9083"
-    trino_url: str = "http://127.0.0.1:8080"
+    trino_url: str = "https://127.0.0.1:8443"
+    trino_internal_port: int = 8080  # the nodes' own HTTP port
+    # Trino asks every client for a password: the stack's own user (jobs, tools, tests), the
+    # query API's read-only user; nodes of one cluster share a secret
+    trino_user: str = "lakelab"
+    trino_password: SecretStr = NO_SECRET
+    trino_api_user: str = "api"
+    trino_api_password: SecretStr = NO_SECRET
+    trino_shared_secret: SecretStr = NO_SECRET
     connect_url: str = "http://127.0.0.1:8083"
     api_url: str = "http://127.0.0.1:8000"
     gateway_url: str = "http://127.0.0.1:8088"
 
-    api_keys: str = "dev-key-change-me"
+    api_keys: SecretStr = NO_SECRET  # comma separated
     # Query API limits (issue 6). A page never holds more than api_page_rows rows; a query never
     # returns more than api_max_rows rows over all its pages; a request waits at most
     # api_query_timeout_s for Trino, then the Trino query is cancelled.
@@ -66,6 +78,17 @@ class Settings(BaseSettings):
     api_query_timeout_s: float = 60.0
     api_cursor_ttl_s: float = 300.0
     api_max_open_cursors: int = 64
+    # One key may hold at most this many open cursors; its next one closes its own oldest.
+    api_cursors_per_key: int = 16
+    # A page stops short of api_page_rows when its rows reach this many bytes (as JSON).
+    api_page_bytes: int = 8_388_608
+    # The read-only check: statements longer than this are refused, and parsing (off the event
+    # loop) that takes longer than the timeout is abandoned with a 400.
+    api_max_sql_chars: int = 100_000
+    api_sql_check_timeout_s: float = 5.0
+    # Per-key request rate, enforced by the API itself as well as by Nginx in front of it.
+    api_rate_per_s: float = 20.0
+    api_rate_burst: int = 40
     api_max_body_bytes: int = 1_048_576
     api_trino_threads: int = 32
 
@@ -80,7 +103,7 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         """The accepted `X-API-Key` values: `api_keys` split on commas, blanks dropped."""
-        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+        return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]
 
     @property
     def logs_dir(self) -> Path:
@@ -121,25 +144,29 @@ class Settings(BaseSettings):
         """SeaweedFS's filer, on the host of its S3 gateway."""
         return f"{self.host_of(self.s3_endpoint)}:{self.s3_filer_port}"
 
-    def child_env(self) -> dict[str, str]:
-        """Environment for every service process: config files reference these names
-        (Trino catalogs as ${ENV:...}, nginx and metastore templates as ${...})."""
+    def secret_names(self) -> set[str]:
+        """The environment names of every secret: the settings' and the declared users' keys."""
+        names = {f"LAKELAB_{name.upper()}" for name, field in type(self).model_fields.items()
+                 if field.annotation is SecretStr}
+        return names | {name for name in environment() if name.startswith("LAKELAB_") and name.endswith("_SECRET_KEY")}
+
+    def child_env(self, secrets: Iterable[str] = ()) -> dict[str, str]:
+        """Environment of a service process: every setting as LAKELAB_* (config files reference
+        them: Trino catalogs as ${ENV:...}, templates as ${...}), but of the secrets only those
+        named in `secrets` (setting names, e.g. "pg_password"); no other secret reaches it."""
         values = {
             f"LAKELAB_{name.upper()}": (v.get_secret_value() if isinstance(v, SecretStr) else str(v))
             for name, v in self.model_dump().items()
         }
-        values["AWS_ACCESS_KEY_ID"] = self.s3_access_key
-        values["AWS_SECRET_ACCESS_KEY"] = self.s3_secret_key.get_secret_value()
-        values["AWS_REGION"] = self.s3_region
-        return {**environment(), **values}
+        hidden = self.secret_names() - {f"LAKELAB_{name.upper()}" for name in secrets}
+        inherited = {k: v for k, v in os.environ.items() if k not in hidden and not k.startswith("AWS_")}
+        return {**inherited, **{k: v for k, v in values.items() if k not in hidden}}
 
 
 def environment() -> dict[str, str]:
-    """The process environment over the env files, as child processes and users' keys see it."""
-    merged: dict[str, str] = {}
-    for env_file in Settings.model_config["env_file"]:
-        if Path(env_file).exists():
-            merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    """The process environment over `.env`, as child processes and users' keys see it."""
+    env_file = Path(Settings.model_config["env_file"])
+    merged = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.exists() else {}
     return {**merged, **os.environ}
 
 

@@ -38,6 +38,7 @@ class Service:
     run_as_when_root: str | None = None
     env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
     ports: Callable[[Settings], list[int]] | None = None  # default: the endpoint's port
+    secrets: tuple[str, ...] = ()  # the secret settings the process reads from its environment
 
     def ports_of(self, settings: Settings) -> list[int]:
         """The ports the service listens on."""
@@ -53,10 +54,20 @@ def http_get(url: str, what: str) -> httpx.Response:
 
 
 def render(template: Path, dest: Path, values: dict[str, str]) -> Path:
-    """Fill `${NAME}` placeholders; unknown `$names` (nginx variables) are left as they are."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(Template(template.read_text()).safe_substitute(values))
-    return dest
+    """Fill `${NAME}` placeholders; unknown `$names` (nginx variables) are left as they are. The
+    result is readable by its owner only: rendered configuration may hold credentials."""
+    return write_private(dest, Template(template.read_text()).safe_substitute(values))
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write `text` to a file that is the owner's only (0600) from its creation on, in a folder
+    that is too (0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    return path
 
 
 def venv_bin(name: str) -> str:

@@ -14,6 +14,7 @@ from rich.table import Table
 from lakelab.console import console, fail
 from lakelab.install import InstallError
 from lakelab.resources import resources
+from lakelab.secrets import SecretsError
 from lakelab.settings import ROOT, Settings, get_settings
 from services import supervisor
 from services.registry import SERVICES, by_name
@@ -47,7 +48,7 @@ def up(services: ServiceNames = None) -> None:
     else:
         try:
             supervisor.up(settings, services)
-        except (supervisor.StackError, InstallError, FileNotFoundError, KeyError) as exc:
+        except (supervisor.StackError, InstallError, SecretsError, FileNotFoundError, KeyError) as exc:
             fail(str(exc))
     console.print(f"[bold green]stack up[/] in {time.monotonic() - began:.1f} s")
     _print_status(settings)
@@ -116,7 +117,8 @@ def run(service: str) -> None:
     if not command:
         fail(f"{target.name} has no long-running process")
     os.chdir(ROOT)
-    os.execvpe(command[0], command, {**settings.child_env(), **target.env(settings)})
+    os.umask(0o077)  # as `lakelab up` starts services: what they write is private
+    os.execvpe(command[0], command, {**settings.child_env(target.secrets), **target.env(settings)})
 
 
 def reset(yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:

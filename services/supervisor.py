@@ -20,7 +20,8 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_d
 
 from lakelab.install import ensure_prerequisites
 from lakelab.resources import resources
-from lakelab.settings import ROOT, Settings
+from lakelab.secrets import refuse_shipped_examples
+from lakelab.settings import ROOT, Settings, environment
 from services.base import NotReady, Service
 from services.registry import SERVICES, TOOLS, by_name, start_waves
 
@@ -97,9 +98,9 @@ def _spawn(settings: Settings, service: Service) -> int:
         taken = ", ".join(f"{port} by {owner}" for port, owner in busy)
         raise StackError(f"{service.name}: port already taken: {taken}. Stop it or change the port in .env")
     service.prepare(settings)
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    settings.pids_dir.mkdir(parents=True, exist_ok=True)
-    log = open(log_file(settings, service.name), "ab")
+    for folder in (settings.state_dir, settings.logs_dir, settings.pids_dir):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log = os.fdopen(os.open(log_file(settings, service.name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     log.write(f"\n==== lakelab starting {service.name} at {time.ctime()}\n".encode())
     log.flush()
     user = service.run_as_when_root if os.geteuid() == 0 else None
@@ -109,8 +110,9 @@ def _spawn(settings: Settings, service: Service) -> int:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         cwd=ROOT,
-        env={**settings.child_env(), **service.env(settings)},
+        env={**settings.child_env(service.secrets), **service.env(settings)},
         start_new_session=True,
+        umask=0o077,  # what a service writes (logs, data, temp files) is private to the stack's user
         user=user,
         group=pwd.getpwnam(user).pw_gid if user else None,
     )
@@ -163,6 +165,7 @@ def apply_resources(settings: Settings) -> None:
 def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, float]:
     """Install, start and wait for the selected services and their dependencies.
     Returns seconds from start (config, data folder init, spawn) to ready per service."""
+    refuse_shipped_examples(environment())
     selected = {s.name for s in _with_dependencies(_selected(names))}
     install(settings, None if names is None else selected)
     timings: dict[str, float] = {}

@@ -16,8 +16,13 @@ import uuid
 
 import pytest
 
+from lakelab.secrets import ensure_env_file
 from lakelab.settings import Settings, get_settings
 from services import supervisor
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ensure_env_file()  # on a fresh clone, the stack's random credentials, as `lakelab up` makes them
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -21,8 +21,8 @@ from api.errors import (
     ApiError,
     Error,
 )
-from api.models import MAX_SQL_CHARS, QueryPage, QueryRequest
-from api.sql import ALLOWED, NotReadOnly, Unparsable, check
+from api.models import QueryPage, QueryRequest
+from api.sql import ALLOWED, NotReadOnly, TooComplex, Unparsable, check_in_background
 from lakelab.settings import Settings
 
 router = APIRouter(tags=["query"])
@@ -30,7 +30,9 @@ router = APIRouter(tags=["query"])
 RESPONSES = {
     400: {"model": Error, "description": "not a read-only statement (`read_only`, naming `statement_type`), "
                                           "SQL Trino rejects (`bad_sql`, with Trino's message and `position`), "
-                                          "or neither `query` nor `token` given"},
+                                          "a statement over the check's size, nesting or time budget "
+                                          "(`too_complex`), a row over the page's byte limit "
+                                          "(`result_too_large`), or neither `query` nor `token` given"},
     410: {"model": Error, "description": "the token's result cursor expired, finished or was evicted"},
     **UNAUTHORIZED, **INVALID, **RATE_LIMITED, **TRINO_FAILED, **UNAVAILABLE, **TIMEOUT,
 }
@@ -41,8 +43,10 @@ and returns its columns and rows.
 Only {ALLOWED} statements run: the SQL is parsed (sqlglot, Trino dialect) before it reaches Trino, and
 anything else is refused with 400 naming the statement type.
 
-Results come in pages of at most `page_size` rows (capped by the server's row cap). When more rows
-follow, `next_token` is set: pass it as `token` for the next page. A query that runs longer than the
+Results come in pages of at most `page_size` rows (capped by the server's row cap) and of at most
+the server's page byte limit (8 MiB by default). When more rows follow, `next_token` is set: pass it
+as `token` for the next page. One API key holds at most 16 open result cursors (by default): a
+17th closes that key's least recently used one, never another key's. A query that runs longer than the
 server's timeout is cancelled in Trino and answered with 504."""
 
 
@@ -60,7 +64,10 @@ async def _answer(request: Request, response: Response, engine: Engine, trino: T
     if not query or not query.strip():
         raise ApiError(400, "bad_request", "give `query` (a SQL statement) or `token` (from `next_token`)")
     try:
-        checked = check(query)
+        checked = await check_in_background(query, settings.api_max_sql_chars, settings.api_sql_check_timeout_s)
+    except TooComplex as exc:
+        metrics.REJECTED.labels(statement_type="TOO_COMPLEX").inc()
+        raise ApiError(400, "too_complex", str(exc)) from exc
     except NotReadOnly as exc:
         metrics.REJECTED.labels(statement_type=exc.statement_type.split()[0]).inc()  # a keyword: bounded labels
         raise ApiError(400, "read_only", str(exc), statement_type=exc.statement_type) from exc
@@ -110,7 +117,7 @@ async def query_get(
     engine: EngineDep,
     trino: TrinoDep,
     owner: ApiKeyDep,
-    query: Annotated[str | None, Query(max_length=MAX_SQL_CHARS, description="one read-only SQL statement",
+    query: Annotated[str | None, Query(description="one read-only SQL statement",
                                        examples=["SELECT 1 AS one"])] = None,
     token: Annotated[str | None, Query(max_length=200, description="`next_token` of the previous page")] = None,
     page_size: Annotated[int | None, Query(ge=1, description="rows per page (capped by the server)")] = None,

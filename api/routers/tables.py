@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from thrift.Thrift import TException
 from trino.exceptions import TrinoQueryError
 
-from api.deps import ApiKeyDep, EngineDep, TrinoDep
+from api.deps import ApiKeyDep, EngineDep, SettingsDep, TrinoDep
 from api.engine import NOT_FOUND as TRINO_NOT_FOUND
 from api.engine import Execution
 from api.errors import INVALID, RATE_LIMITED, TIMEOUT, UNAUTHORIZED, UNAVAILABLE, URI_TOO_LONG, ApiError, Error
 from api.models import TableColumn, TableDetail, TableList, TableRef
+from lakelab.settings import Settings
+from services.metastore import client as metastore
 
 router = APIRouter(tags=["tables"])
 
@@ -66,6 +68,7 @@ async def describe_table(
     engine: EngineDep,
     trino: TrinoDep,
     owner: ApiKeyDep,
+    settings: SettingsDep,
     schema: Annotated[str, Path(pattern=NAME)],
     table: Annotated[str, Path(pattern=NAME)],
     catalog: Annotated[str | None, Query(pattern=NAME, description="Trino catalog; by default `hive`, or `hudi` "
@@ -74,26 +77,27 @@ async def describe_table(
     execution = engine.new_execution(trino.detach(), f"DESCRIBE {_q(catalog or 'hive', schema, table)}", "DESCRIBE",
                                      owner)
     try:
-        return await engine.run(execution, lambda: _describe_any(execution, catalog, schema, table), request)
+        return await engine.run(execution, lambda: _describe_any(execution, settings, catalog, schema, table), request)
     except ApiError as exc:
         raise _not_found(exc) from exc
     finally:
         execution.abandon()
 
 
-def _describe_any(execution: Execution, catalog: str | None, schema: str, table: str) -> TableDetail:
+def _describe_any(execution: Execution, settings: Settings, catalog: str | None, schema: str,
+                  table: str) -> TableDetail:
     if catalog is not None:
-        return _describe(execution, catalog, schema, table)
+        return _describe(execution, settings, catalog, schema, table)
     try:
-        return _describe(execution, "hive", schema, table)
+        return _describe(execution, settings, "hive", schema, table)
     except TrinoQueryError as exc:
         # The hive catalog refuses Hudi tables ("Cannot query Hudi table"): the hudi catalog reads them.
         if exc.error_name != "UNSUPPORTED_TABLE_TYPE":
             raise
-        return _describe(execution, "hudi", schema, table)
+        return _describe(execution, settings, "hudi", schema, table)
 
 
-def _describe(execution: Execution, catalog: str, schema: str, table: str) -> TableDetail:
+def _describe(execution: Execution, settings: Settings, catalog: str, schema: str, table: str) -> TableDetail:
     """Runs in a worker thread: the table's metadata, one Trino statement after the other."""
     name = _q(catalog, schema, table)
     columns = [TableColumn(name=c, type=t, partition_key="partition key" in (extra or ""), comment=comment or None)
@@ -110,20 +114,16 @@ def _describe(execution: Execution, catalog: str, schema: str, table: str) -> Ta
             warnings.append(f"{what}: {message[:200]}")
             return None
 
-    ddl = optional("SHOW CREATE TABLE", f"SHOW CREATE TABLE {name}")
-    if ddl:
-        text = ddl[0][0]
-        if m := re.search(r"\bformat = '([^']+)'", text):
-            detail.format = m[1].upper()
-        if m := re.search(r"\b(?:external_location|location) = '([^']+)'", text):
-            detail.location = m[1]
-    if catalog == "hudi":
-        detail.format = "HUDI"
-    if detail.location is None:
-        # A managed table lives at <schema location>/<table> (Trino's and Hive's default).
-        schema_ddl = optional("SHOW CREATE SCHEMA", f"SHOW CREATE SCHEMA {_q(catalog, schema)}")
-        if schema_ddl and (m := re.search(r"\blocation = '([^']+)'", schema_ddl[0][0])):
-            detail.location = f"{m[1].rstrip('/')}/{table}"
+    # Location and format from the metastore: Trino shows them (SHOW CREATE TABLE) only to a
+    # table's owner, which the API's read-only user is not.
+    try:
+        stored = metastore.get_client(settings).get_table(schema, table)
+    except TException as exc:
+        stored = None
+        warnings.append(f"metastore: {exc}")
+    if stored is not None and stored.sd is not None:
+        detail.location = stored.sd.location
+        detail.format = "HUDI" if catalog == "hudi" else metastore.storage_format(stored)
     if keys:
         # The hive connector lists partitions from the metastore ($partitions); for Hudi tables
         # the distinct values of the partition columns stand in.

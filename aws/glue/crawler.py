@@ -25,7 +25,7 @@ from trino.exceptions import TrinoUserError
 
 from lakelab.settings import Settings
 from services.s3.client import get_client, parse_uri
-from services.trino.client import query
+from services.trino.client import query, quote_identifier, quote_literal
 
 EXTENSIONS = {"json": "JSON", "jsonl": "JSON", "ndjson": "JSON", "csv": "CSV", "parquet": "PARQUET"}
 
@@ -54,10 +54,6 @@ def column_name(name: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", name.strip().lower()) or "_col"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 # --- type inference ------------------------------------------------------------------------
 def json_type(value: object) -> str | None:
     if value is None:
@@ -72,7 +68,7 @@ def json_type(value: object) -> str | None:
         fields: dict[str, str | None] = {}
         for k, v in value.items():
             fields[column_name(k)] = merge_types(fields.get(column_name(k)), json_type(v))
-        return "row(" + ", ".join(f"{_quote(k)} {t or 'varchar'}" for k, t in fields.items()) + ")" if fields else "varchar"
+        return "row(" + ", ".join(f"{quote_identifier(k)} {t or 'varchar'}" for k, t in fields.items()) + ")" if fields else "varchar"
     if isinstance(value, list):
         element = None
         for item in value:
@@ -105,7 +101,7 @@ def merge_types(a: str | None, b: str | None) -> str | None:
     if a.startswith("row(") and b.startswith("row("):
         fa, fb = _row_fields(a), _row_fields(b)
         merged = {k: merge_types(fa.get(k), fb.get(k)) for k in {**fa, **fb}}
-        return "row(" + ", ".join(f"{_quote(k)} {t}" for k, t in merged.items()) + ")"
+        return "row(" + ", ".join(f"{quote_identifier(k)} {t}" for k, t in merged.items()) + ")"
     if a.startswith("array(") and b.startswith("array("):
         return f"array({merge_types(a[6:-1], b[6:-1])})"
     return "varchar"
@@ -125,7 +121,7 @@ def arrow_type(t) -> str:
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return f"array({arrow_type(t.value_type)})"
     if pa.types.is_struct(t):
-        return "row(" + ", ".join(f"{_quote(column_name(f.name))} {arrow_type(f.type)}" for f in t) + ")"
+        return "row(" + ", ".join(f"{quote_identifier(column_name(f.name))} {arrow_type(f.type)}" for f in t) + ")"
     if pa.types.is_map(t):
         return f"map({arrow_type(t.key_type)}, {arrow_type(t.item_type)})"
     raise CrawlError(f"Parquet type {t} has no Hive equivalent here")
@@ -236,17 +232,17 @@ def crawl(settings: Settings, location: str, database: str, table_prefix: str = 
     if not inferred:
         raise CrawlError(f"no columns found in the files under s3://{bucket}/{prefix}")
 
-    qualified = f"hive.{_quote(database)}.{_quote(name)}"
+    qualified = f"hive.{quote_identifier(database)}.{quote_identifier(name)}"
     result = CrawlResult(name, f"s3://{bucket}/{prefix.rstrip('/')}", fmt, "unchanged", inferred, partition_keys,
                          len(files), skipped=skipped)
     exists = query(settings, f"SELECT count(*) FROM hive.information_schema.tables "
-                             f"WHERE table_schema = '{database}' AND table_name = '{name}'")[0][0]
+                             f"WHERE table_schema = {quote_literal(database)} AND table_name = {quote_literal(name)}")[0][0]
     existing = {row[0]: (row[1], row[2]) for row in query(settings, f"SHOW COLUMNS FROM {qualified}")} if exists else {}
     if not existing:
-        ddl_columns = [*(f"{_quote(c)} {t}" for c, t in inferred), *(f"{_quote(k)} varchar" for k in partition_keys)]
-        properties = [f"external_location = '{result.location}'", f"format = '{fmt}'"]
+        ddl_columns = [*(f"{quote_identifier(c)} {t}" for c, t in inferred), *(f"{quote_identifier(k)} varchar" for k in partition_keys)]
+        properties = [f"external_location = {quote_literal(result.location)}", f"format = {quote_literal(fmt)}"]
         if partition_keys:
-            properties.append("partitioned_by = ARRAY[" + ", ".join(f"'{k}'" for k in partition_keys) + "]")
+            properties.append("partitioned_by = ARRAY[" + ", ".join(map(quote_literal, partition_keys)) + "]")
         if fmt == "CSV":
             properties.append("skip_header_line_count = 1")
         query(settings, f"CREATE TABLE {qualified} ({', '.join(ddl_columns)}) WITH ({', '.join(properties)})")
@@ -263,17 +259,18 @@ def crawl(settings: Settings, location: str, database: str, table_prefix: str = 
                              f"{found_format.group(1) if found_format else '?'}, {table_keys}); drop it or pass --table")
         for column, kind in inferred:
             if column not in existing:
-                query(settings, f"ALTER TABLE {qualified} ADD COLUMN {_quote(column)} {kind}")
+                query(settings, f"ALTER TABLE {qualified} ADD COLUMN {quote_identifier(column)} {kind}")
                 result.added_columns.append(column)
             elif existing[column][0].replace(" ", "") != kind.replace(" ", "").replace('"', ""):
                 result.type_conflicts.append(f"{column}: table {existing[column][0]}, files {kind}")
         result.action = "updated" if result.added_columns else "unchanged"
 
     if partition_keys:
-        count = f'SELECT count(*) FROM hive.{_quote(database)}.{_quote(name + "$partitions")}'
+        count = f'SELECT count(*) FROM hive.{quote_identifier(database)}.{quote_identifier(name + "$partitions")}'
         result.partitions_before = 0 if result.action == "created" else query(settings, count)[0][0]
         try:
-            query(settings, f"CALL hive.system.sync_partition_metadata('{database}', '{name}', 'FULL')")
+            query(settings, f"CALL hive.system.sync_partition_metadata({quote_literal(database)}, "
+                            f"{quote_literal(name)}, 'FULL')")
         except TrinoUserError as exc:
             raise CrawlError(f"syncing partitions of {database}.{name}: {exc.message}") from exc
         result.partitions_after = query(settings, count)[0][0]

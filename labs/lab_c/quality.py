@@ -109,7 +109,7 @@ def read_source(settings: Settings, source: str, schema: dict[str, str] | None =
         return read_any(body, key, usable), f"{bucket}.{key.replace('/', '.')}"
     database, _, table = source.rpartition(".")
     cursor = trino.get_client(settings, "hive", database or "default").cursor()
-    cursor.execute(f'SELECT * FROM "{table}"')
+    cursor.execute(f"SELECT * FROM {trino.quote_identifier(table)}")
     rows = cursor.fetchall()
     names = [d[0] for d in cursor.description]
     return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)}), source

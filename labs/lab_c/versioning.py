@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from lakelab.settings import Settings
-from services.trino.client import get_client
+from services.trino.client import get_client, quote_identifier
 
 
 class ObjectVersion(BaseModel):
@@ -70,6 +70,6 @@ def table_properties(settings: Settings, table: str) -> dict[str, Any]:
     """A hive table's metastore properties, read through Trino (`"<table>$properties"`)."""
     schema, _, name = table.rpartition(".")
     cursor = get_client(settings, "hive", schema or "default").cursor()
-    cursor.execute(f'SELECT * FROM "{name}$properties"')
+    cursor.execute(f"SELECT * FROM {quote_identifier(name + '$properties')}")
     row = cursor.fetchone()
     return dict(zip([d[0] for d in cursor.description], row)) if row else {}

@@ -34,11 +34,12 @@ class SinkProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        with open(self.log, "ab") as out:
+        with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
             out.write(f"\n==== sink starting at {time.ctime()}\n".encode())
             out.flush()
             self.process = subprocess.Popen([sys.executable, "-m", "spark_jobs.lab_d", *self.args], cwd=ROOT,
-                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                            umask=0o077)
 
     @property
     def alive(self) -> bool:
@@ -94,7 +95,7 @@ class Pipeline:
         self.topic_prefix = self.schema
         self.connector = f"labd-{self.run}"
         self.suffix = f"_{self.run}"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.sink_config = SinkConfig(topic_prefix=self.topic_prefix, tables=self.tables, table_suffix=self.suffix,
                                       trigger_seconds=self.trigger_seconds)
         self.sink = SinkProcess(

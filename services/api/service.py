@@ -10,7 +10,8 @@ from services.base import NotReady, Service, http_get
 
 def _command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-            "--port", str(settings.port_of(settings.api_url)), "--no-access-log"]
+            "--port", str(settings.port_of(settings.api_url)), "--no-access-log",
+            "--http", "api.server:JsonErrorsProtocol"]
 
 
 def _check(settings: Settings) -> None:
@@ -25,4 +26,5 @@ SERVICE = Service(
     endpoint=lambda s: s.api_url,
     command=_command,
     check=_check,
+    secrets=("api_keys", "trino_api_password", "pg_password"),
 )

@@ -84,4 +84,5 @@ SERVICE = Service(
     command=_command,
     check=_check,
     depends_on=("kafka",),
+    secrets=("pg_password",),  # the connector files' ${env:LAKELAB_PG_PASSWORD}
 )

@@ -12,12 +12,13 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
+from thrift.Thrift import TException
 from thrift.transport.TTransport import TTransportException
 
 from lakelab.install import InstallError, extract, maven_artifacts, maven_classpath
 from lakelab.settings import Settings, versions
 from services.base import NotReady, Service, java17, render
-from services.metastore.client import MetastoreCallError, get_client
+from services.metastore.client import get_client
 from services.postgres import client as postgres
 
 HERE = Path(__file__).parent
@@ -141,10 +142,11 @@ def bind_host(settings: Settings) -> str:
 
 
 def _prepare(settings: Settings) -> None:
-    env = settings.child_env()
+    # hive-site.xml (0600) holds the S3 and PostgreSQL credentials: the process gets none by environment
+    env = settings.child_env(secrets=("s3_secret_key", "pg_password"))
     values = {k: v for k, v in env.items() if k.startswith("LAKELAB_")}
     values |= {"METASTORE_DB": DATABASE, "METASTORE_BIND_HOST": bind_host(settings)}
-    render(HERE / "hive-site.xml", _conf_dir(settings) / "hive-site.xml", values).chmod(0o600)
+    render(HERE / "hive-site.xml", _conf_dir(settings) / "hive-site.xml", values)
     _ensure_schema(settings)
 
 
@@ -155,8 +157,8 @@ def _command(settings: Settings) -> list[str]:
 
 def _check(settings: Settings) -> None:
     try:
-        get_client(settings).list_databases()
-    except (TTransportException, MetastoreCallError) as exc:
+        get_client(settings, timeout_ms=5000).list_databases()
+    except (TTransportException, TException) as exc:
         raise NotReady(f"metastore Thrift call failed: {exc}") from exc
 
 

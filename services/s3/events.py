@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import threading
 import time
@@ -28,6 +29,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 from lakelab.settings import Settings
 from services.base import venv_bin
+from services.s3.security import client_env
 
 BUCKETS_ROOT = "/buckets"  # where SeaweedFS's S3 gateway keeps buckets in the filer
 
@@ -185,7 +187,8 @@ class MetaTail:
                    f"-pathPrefix={path_prefix}"]
         if since_ns:
             command.append(f"-timeAgo={max(0.001, (time.time_ns() - since_ns) / 1e9 + 1.0):.3f}s")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, **client_env(settings)})
         self._errors: deque[str] = deque(maxlen=20)  # the last lines of stderr, read as they come
         self._reader = threading.Thread(target=self._errors.extend, args=(self.process.stderr,), daemon=True)
         self._reader.start()

@@ -8,33 +8,28 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lakelab.resources import Resources, resources
 from lakelab.settings import Settings
-from services.base import NotReady, Service, venv_bin
+from services.base import NotReady, Service, venv_bin, write_private
 from services.s3.client import get_client
+from services.s3.security import server_env
 
 
 def identities(settings: Settings, declared: Resources) -> dict:
-    """SeaweedFS identities: the admin key every service uses, and one per declared user,
-    limited to its buckets (SeaweedFS actions are scoped as `Action:bucket`)."""
+    """SeaweedFS's identities: the admin every service uses, and each declared user with its IAM
+    policy (resources.yaml names the file), which SeaweedFS enforces action by action."""
     admin = {
         "name": "admin",
         "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key.get_secret_value()}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
-    users = []
-    for user in declared.users:
-        access, secret = user.keys()
-        actions = [f"{a}:{b}" for b in user.read for a in ("Read", "List")]
-        actions += [f"{a}:{b}" for b in user.write for a in ("Write", "List")]
-        users.append({"name": user.name, "credentials": [{"accessKey": access, "secretKey": secret}], "actions": actions})
-    return {"identities": [admin, *users]}
+    users = [{"name": user.name, "credentials": [dict(zip(("accessKey", "secretKey"), user.keys()))],
+              "policyNames": [user.name]} for user in declared.users]
+    policies = [{"name": user.name, "content": json.dumps(user.policy_document())} for user in declared.users]
+    return {"identities": [admin, *users], "policies": policies}
 
 
 def _prepare(settings: Settings) -> None:
     settings.data_dir("s3").mkdir(parents=True, exist_ok=True)
-    config = settings.run_dir("s3") / "s3.json"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(json.dumps(identities(settings, resources()), indent=2))
-    config.chmod(0o600)
+    write_private(settings.run_dir("s3") / "s3.json", json.dumps(identities(settings, resources()), indent=2))
 
 
 def _command(settings: Settings) -> list[str]:
@@ -50,6 +45,9 @@ def _command(settings: Settings) -> list[str]:
         "-master.telemetry=false",
         # nothing else of SeaweedFS listens: no WebDAV, Iceberg or Lance endpoints, no admin UI
         "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false",
+        # the master's and filer's HTTP APIs are off (the master's takes no credentials and can
+        # delete a bucket's volumes); the servers reach each other over gRPC with mutual TLS
+        "-disableHttp",
         f"-s3.config={settings.run_dir('s3') / 's3.json'}",
     ]
 
@@ -84,4 +82,5 @@ SERVICE = Service(
     command=_command,
     check=_check,
     bootstrap=_bootstrap,
+    env=server_env,
 )

@@ -26,9 +26,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.fs.s3a.endpoint.region": settings.s3_region,
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
-        "spark.hadoop.fs.s3a.access.key": settings.s3_access_key,
-        "spark.hadoop.fs.s3a.secret.key": settings.s3_secret_key.get_secret_value(),
-        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        # the keys come from the environment (spark_env): conf values end up on spark-submit's command line
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "com.amazonaws.auth.EnvironmentVariableCredentialsProvider",
         "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
@@ -40,7 +39,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
 
 def spark_env(settings: Settings) -> dict[str, str]:
     java_home = str(Path(java17()).resolve().parent.parent)
-    return {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, "JAVA_HOME": java_home}
+    return {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, "JAVA_HOME": java_home,
+            "AWS_ACCESS_KEY_ID": settings.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value()}
 
 
 def get_session(settings: Settings, app_name: str, extra: dict[str, str] | None = None):

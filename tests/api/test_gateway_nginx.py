@@ -72,7 +72,7 @@ def test_oversized_body_is_413_at_the_api_too(settings, api_key):
 
 
 def test_a_burst_gets_429(settings):
-    # A key of its own: the limit is per client address and key, so other tests keep their quota.
+    # A key of its own: the limit is per key, so other tests keep their quota.
     headers = {"X-API-Key": f"burst-{uuid.uuid4().hex}"}
     with httpx.Client(base_url=settings.gateway_url, headers=headers) as client:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:

@@ -193,7 +193,7 @@ def test_client_going_away_cancels_the_trino_query(settings, api_key):
 
 
 def test_trino_down_is_503_naming_trino(tmp_path):
-    with private_api(tmp_path, trino_url="http://127.0.0.1:9") as url:
+    with private_api(tmp_path, trino_url="https://127.0.0.1:9") as url:
         response = httpx.get(f"{url}/query", params={"query": "SELECT 1"}, headers={"X-API-Key": _key()}, timeout=30)
     assert response.status_code == 503
     assert response.json()["error"] == "service_unavailable" and response.json()["service"] == "trino"

@@ -22,7 +22,19 @@ def test_child_env_exposes_settings_to_config_files(monkeypatch):
     monkeypatch.setenv("LAKELAB_METASTORE_URI", "thrift://127.0.0.1:19083")
     env = Settings().child_env()
     assert env["LAKELAB_METASTORE_URI"] == "thrift://127.0.0.1:19083"
-    assert env["AWS_ACCESS_KEY_ID"] == env["LAKELAB_S3_ACCESS_KEY"]
+
+
+def test_a_service_process_gets_only_the_secrets_it_uses(monkeypatch):
+    monkeypatch.setenv("LAKELAB_PG_PASSWORD", "pg-secret-of-the-test")
+    monkeypatch.setenv("LAKELAB_S3_SECRET_KEY", "s3-secret-of-the-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "inherited-secret")
+    settings = Settings()
+    values = set(settings.child_env().values())
+    assert not values & {"pg-secret-of-the-test", "s3-secret-of-the-test", "inherited-secret"}
+    assert not {name for name in settings.child_env() if name.endswith(("_SECRET_KEY", "_PASSWORD"))}
+    connect = settings.child_env(("pg_password",))
+    assert connect["LAKELAB_PG_PASSWORD"] == "pg-secret-of-the-test"
+    assert "s3-secret-of-the-test" not in connect.values()
 
 
 def test_mode_is_validated(monkeypatch):

@@ -1,0 +1,79 @@
+"""The stack's own certificate authority: made once per stack (state folder, 0700; keys 0600), it
+signs the certificates of the servers that speak TLS (Trino's client port, SeaweedFS's gRPC
+ports), and clients trust it (`ca_file`)."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from lakelab.settings import Settings
+
+VALID_FOR = datetime.timedelta(days=3650)
+PEM = serialization.Encoding.PEM
+
+
+def folder(settings: Settings) -> Path:
+    return settings.state_dir / "secrets" / "tls"
+
+
+def ca_file(settings: Settings) -> Path:
+    """The CA certificate clients trust (made on first use)."""
+    _ensure_ca(settings)
+    return folder(settings) / "ca.crt"
+
+
+def certificate(settings: Settings, name: str, hosts: tuple[str, ...]) -> tuple[Path, Path]:
+    """(certificate, key) of `name`, valid for `hosts` as server and as client, made once."""
+    cert, key = folder(settings) / f"{name}.crt", folder(settings) / f"{name}.key"
+    if not cert.exists():
+        ca_cert, ca_key = _ensure_ca(settings)
+        private = ec.generate_private_key(ec.SECP256R1())
+        names = [x509.IPAddress(ipaddress.ip_address(h)) if h[0].isdigit() else x509.DNSName(h) for h in hosts]
+        signed = (_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), ca_cert.subject, private)
+                  .add_extension(x509.SubjectAlternativeName(names), critical=False)
+                  .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                        ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                  .sign(ca_key, hashes.SHA256()))
+        _write(key, _key_pem(private))
+        _write(cert, signed.public_bytes(PEM))
+    return cert, key
+
+
+def _ensure_ca(settings: Settings) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert, key = folder(settings) / "ca.crt", folder(settings) / "ca.key"
+    if not cert.exists():
+        private = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"lakelab stack CA ({settings.state_dir})")])
+        signed = (_builder(name, name, private).add_extension(x509.BasicConstraints(ca=True, path_length=0),
+                                                              critical=True).sign(private, hashes.SHA256()))
+        _write(key, _key_pem(private))
+        _write(cert, signed.public_bytes(PEM))
+    return (x509.load_pem_x509_certificate(cert.read_bytes()),
+            serialization.load_pem_private_key(key.read_bytes(), password=None))
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, private: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(private.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + VALID_FOR))
+
+
+def _key_pem(private: ec.EllipticCurvePrivateKey) -> bytes:
+    return private.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def _write(path: Path, data: bytes) -> None:
+    for parent in (path.parent.parent, path.parent):
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
