@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     connect_url: str = "http://127.0.0.1:8083"
     api_url: str = "http://127.0.0.1:8000"
     gateway_url: str = "http://127.0.0.1:8088"
+    # The AWS-compatible endpoint (aws/gateway/): boto3 and the AWS CLI with AWS_ENDPOINT_URL set to it
+    aws_endpoint_url: str = "http://127.0.0.1:4566"
 
     api_keys: str = "dev-key-change-me"
     # Query API limits (issue 6). A page never holds more than api_page_rows rows; a query never

@@ -50,11 +50,12 @@ READINESS_PROBES = {
     "spark-worker": ["/json/", "masterurl"],           # registered with the master
     "api": ["/health"],
     "nginx": ["/health", "ok"],                        # through the gateway to the API
+    "aws": ["SERVICE.check"],                          # a signed STS GetCallerIdentity as the admin
 }
 
 # Where each service listens inside the network, and what the host sees (native mode's ports).
 IN_NETWORK_PORT = {"s3": 9000, "kafka": 29092, "postgres": 5432, "metastore": 9083, "trino": 8080,
-                   "connect": 8083, "api": 8000, "nginx": 80}
+                   "connect": 8083, "api": 8000, "nginx": 80, "aws": 4566}
 
 
 def _native_ports() -> dict[str, tuple[int, int]]:
@@ -73,6 +74,7 @@ def _native_ports() -> dict[str, tuple[int, int]]:
         "connect": (port_of(defaults["connect_url"]), 8083),
         "api": (port_of(defaults["api_url"]), 8000),
         "nginx": (port_of(defaults["gateway_url"]), 80),
+        "aws": (port_of(defaults["aws_endpoint_url"]), 4566),
     }
 
 
@@ -374,6 +376,7 @@ def test_containers_reach_each_other_by_service_name(services):
 
     endpoint_keys = ("LAKELAB_S3_ENDPOINT", "LAKELAB_KAFKA_BOOTSTRAP", "LAKELAB_METASTORE_URI",
                      "LAKELAB_TRINO_URL", "LAKELAB_CONNECT_URL", "LAKELAB_API_URL", "LAKELAB_GATEWAY_URL",
+                     "LAKELAB_AWS_ENDPOINT_URL",
                      "LAKELAB_API_UPSTREAM", "BOOTSTRAP_SERVERS")
     seen = 0
     for name, service in services.items():
