@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     firehose_buffer_seconds: float = 60.0
     alert_webhook: str = ""
 
+    # Athena on Trino (aws/athena/provider.py): queries run at once, the rest wait QUEUED
+    athena_max_concurrent_queries: int = 4
+
     startup_timeout_s: float = 240.0
     spark_driver_memory: str = "2g"  # compose's Spark container sets less, to fit its memory limit
 

@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(gateway.registry.start)
         yield
         await gateway.aclose()
 

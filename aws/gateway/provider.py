@@ -38,6 +38,8 @@ class Provider:
 
     # Declared users (not admin) may call every operation of a provider that sets this
     open_to_all_users: ClassVar[bool] = False
+    # Loaded when the endpoint starts, not on its first request: it has work of its own to resume
+    resumes_work_at_start: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -15,6 +15,9 @@ from aws.gateway.provider import Provider
 from lakelab.settings import Settings
 
 PROVIDERS: dict[str, str] = {
+    "athena": "aws.athena.provider:AthenaProvider",
+    "firehose": "aws.firehose.provider:FirehoseProvider",
+    "glue": "aws.glue.provider:GlueProvider",
     "kinesis": "aws.kinesis.provider:KinesisProvider",
     "sts": "aws.sts.provider:StsProvider",
 }
@@ -31,15 +34,25 @@ class Registry:
     def services(self) -> list[str]:
         return list(self._specs)
 
+    def _provider_class(self, service: str) -> type[Provider]:
+        spec = self._specs[service]
+        if isinstance(spec, str):
+            module_name, _, class_name = spec.partition(":")
+            spec = getattr(importlib.import_module(module_name), class_name)
+        return spec
+
     def provider(self, service: str) -> Provider:
         with self._lock:
             if service not in self._loaded:
-                spec = self._specs[service]
-                if isinstance(spec, str):
-                    module_name, _, class_name = spec.partition(":")
-                    spec = getattr(importlib.import_module(module_name), class_name)
-                self._loaded[service] = spec(self._settings)
+                self._loaded[service] = self._provider_class(service)(self._settings)
             return self._loaded[service]
+
+    def start(self) -> None:
+        """Load the providers that resume work of their own when the endpoint starts (deliveries,
+        interrupted queries and crawls) instead of on their first request."""
+        for service in self._specs:
+            if self._provider_class(service).resumes_work_at_start:
+                self.provider(service)
 
     def close(self) -> None:
         with self._lock:
