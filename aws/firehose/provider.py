@@ -233,10 +233,11 @@ class FirehoseProvider(Provider):
             delivery.thread.join(timeout=60)
         if topic == DIRECT_PUT_TOPIC.format(name):
             self.kafka.delete_topic(topic)
-        for future in kafka_admin(self.settings).delete_consumer_groups([group]).values():
+        admin = kafka_admin(self.settings)  # kept referenced: its futures never end once it is collected
+        for future in admin.delete_consumer_groups([group]).values():
             try:
                 future.result(10)
-            except KafkaException as exc:  # e.g. still within its session: Kafka expires it later
+            except (KafkaException, FutureTimeout) as exc:  # e.g. still within its session: Kafka expires it later
                 log.info("consumer group %s of delivery stream %s not deleted: %s", group, name, exc)
         return {}
 
