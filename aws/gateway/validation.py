@@ -37,30 +37,28 @@ def validation_error(problems: list[str]) -> CommonError:
                                      + "; ".join(problems))
 
 
-def member_path(parent: str, name: str) -> str:
-    """AWS names fields in lower camel case: `records.1.member.data`."""
-    name = name[:1].lower() + name[1:]
-    return f"{parent}.{name}" if parent else name
-
-
 def constraint_violations(shape: Shape, value: Any, path: str) -> list[str]:
+    return _violations(shape, value, (path,) if path else ())
+
+
+def _violations(shape: Shape, value: Any, path: tuple[str, ...]) -> list[str]:
+    """Paths stay tuples until a problem is found: PutRecords' 500 records are walked per request."""
     kind = shape.type_name
     if kind == "structure" and isinstance(value, dict):
         return [problem for name, member in shape.members.items() if name in value
-                for problem in constraint_violations(member, value[name], member_path(path, name))]
+                for problem in _violations(member, value[name], (*path, name[:1].lower() + name[1:]))]
     problems = _own_violations(shape, value, path)
     if kind == "list" and isinstance(value, list):
         for index, item in enumerate(value, 1):
-            problems += constraint_violations(shape.member, item, f"{path}.{index}.member")
+            problems += _violations(shape.member, item, (*path, str(index), "member"))
     elif kind == "map" and isinstance(value, dict):
         for key, item in value.items():
-            problems += constraint_violations(shape.value, item, f"{path}.{key}")
+            problems += _violations(shape.value, item, (*path, key))
     return problems
 
 
-def _own_violations(shape: Shape, value: Any, path: str) -> list[str]:
+def _own_violations(shape: Shape, value: Any, path: tuple[str, ...]) -> list[str]:
     meta, kind = shape.metadata, shape.type_name
-    shown = "" if kind in ("blob", "list", "map", "structure") else f" '{value}'"
     problems = []
     if kind in ("string", "blob", "list", "map") and isinstance(value, (str, bytes, list, dict)):
         if "max" in meta and len(value) > meta["max"]:
@@ -74,7 +72,10 @@ def _own_violations(shape: Shape, value: Any, path: str) -> list[str]:
         pattern = _compiled(meta["pattern"]) if "pattern" in meta else None
         if pattern is not None and not pattern.fullmatch(value):
             problems.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
-    return [f"Value{shown} at '{path}' failed to satisfy constraint: {problem}" for problem in problems]
+    if not problems:
+        return problems
+    shown = "" if kind in ("blob", "list", "map", "structure") else f" '{value}'"
+    return [f"Value{shown} at '{'.'.join(path)}' failed to satisfy constraint: {problem}" for problem in problems]
 
 
 @cache

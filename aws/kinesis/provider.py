@@ -15,7 +15,6 @@ import binascii
 import json
 import threading
 import time
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 
@@ -195,20 +194,19 @@ class KinesisProvider(Provider):
         if sum(len(e["Data"]) + len(e.get("PartitionKey", "").encode()) for e in entries) > MAX_PUT_RECORDS_BYTES:
             raise _error("InvalidArgumentException", f"Records size exceeds {MAX_PUT_RECORDS_BYTES} bytes.")
         self._dry_run(params)
-        sent: list[Future[Message]] = [self.kafka.produce(name, p, e["PartitionKey"].encode(), e["Data"])
-                                       for p, e in zip(partitions, entries)]
+        delivered = self.kafka.produce_all(name, [(p, e["PartitionKey"].encode(), e["Data"])
+                                                  for p, e in zip(partitions, entries)], DELIVERY_TIMEOUT_S)
         results, failed = [], 0
-        for partition, delivery in zip(partitions, sent):
-            try:
-                message = delivery.result(DELIVERY_TIMEOUT_S)
-                results.append({"ShardId": shard_id(partition),
-                                "SequenceNumber": sequence_number(partition, message.offset())})
-            except (KafkaException, FutureTimeout) as exc:
-                error = self._refused(exc, name, partition)
+        for partition, outcome in zip(partitions, delivered):
+            if isinstance(outcome, KafkaException):
+                error = self._refused(outcome, name, partition)
                 code = "ProvisionedThroughputExceededException" if error.code.startswith("Provisioned") \
                     else "InternalFailure"
                 results.append({"ErrorCode": code, "ErrorMessage": error.message})
                 failed += 1
+            else:
+                results.append({"ShardId": shard_id(partition),
+                                "SequenceNumber": sequence_number(partition, outcome.offset())})
         return {"FailedRecordCount": failed, "Records": results, "EncryptionType": "NONE"}
 
     def get_shard_iterator(self, context: RequestContext, params: dict) -> dict:

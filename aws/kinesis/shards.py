@@ -10,11 +10,13 @@ import json
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import cache
 
 HASH_SPACE = 1 << 128
 ITERATOR_TTL_MS = 300_000  # Kinesis' five minutes
 
 
+@cache
 def hash_key_ranges(shards: int) -> list[tuple[int, int]]:
     """The 128-bit hash-key space split evenly, as Kinesis splits it at CreateStream: shard i holds
     [i * 2^128 // n, (i + 1) * 2^128 // n - 1]."""
@@ -25,8 +27,12 @@ def shard_for_hash(hash_key: int, shards: int) -> int:
     """The shard whose range holds `hash_key` (0 <= hash_key < 2^128)."""
     if not 0 <= hash_key < HASH_SPACE:
         raise ValueError(f"hash key {hash_key} outside [0, 2^128 - 1]")
-    starts = [start for start, _ in hash_key_ranges(shards)]
-    return bisect_right(starts, hash_key) - 1
+    return bisect_right(_range_starts(shards), hash_key) - 1
+
+
+@cache
+def _range_starts(shards: int) -> list[int]:
+    return [start for start, _ in hash_key_ranges(shards)]
 
 
 def partition_key_hash(partition_key: str) -> int:
