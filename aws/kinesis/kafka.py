@@ -59,6 +59,14 @@ class Kafka:
         future = self._admin.create_topics([NewTopic(name, partitions, 1, config=config)],
                                            operation_timeout=TIMEOUT_S)[name]
         self._result(future)
+        # the broker's metadata may lag the controller: answer once the topic is there to use
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            topic = self.topics().get(name)
+            if topic is not None and len(topic.partitions) == partitions and \
+                    all(p.leader >= 0 for p in topic.partitions.values()):
+                return
+            time.sleep(0.05)
 
     def delete_topic(self, name: str) -> bool:
         """False if there was no such topic."""

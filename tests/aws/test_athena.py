@@ -118,10 +118,11 @@ def test_failures_cancellation_and_missing_places_answer_as_athena_does(settings
         athena.get_query_results(QueryExecutionId=failed["QueryExecutionId"])
 
     slow = athena.start_query_execution(
-        QueryString="SELECT count(*) FROM UNNEST(sequence(1, 100000)) a(x) CROSS JOIN UNNEST(sequence(1, 100000)) b(y)",
+        QueryString="SELECT count(*) FROM UNNEST(sequence(1, 10000)) a(x) CROSS JOIN UNNEST(sequence(1, 10000)) b(y) "
+                    "CROSS JOIN UNNEST(sequence(1, 1000)) c(z)",
         ResultConfiguration={"OutputLocation": output})["QueryExecutionId"]
-    wait_for("the query running", lambda: athena.get_query_execution(QueryExecutionId=slow)[
-        "QueryExecution"]["Status"]["State"] == "RUNNING", every_s=0.1)
+    wait_for("the query started", lambda: athena.get_query_execution(QueryExecutionId=slow)[
+        "QueryExecution"]["Status"]["State"] != "QUEUED", every_s=0.1)
     athena.stop_query_execution(QueryExecutionId=slow)
     stopped = wait_for("the query cancelled", lambda: (s := athena.get_query_execution(QueryExecutionId=slow)[
         "QueryExecution"]["Status"])["State"] in ("CANCELLED", "FAILED", "SUCCEEDED") and s)
