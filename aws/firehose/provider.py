@@ -38,7 +38,6 @@ from aws.kinesis.kafka import Kafka
 from aws.kinesis.shards import sequence_number
 from lakelab.settings import Settings
 from services.kafka.client import get_bootstrap_server
-from services.kafka.client import get_client as kafka_admin
 from services.s3.client import get_client as s3_client
 
 log = logging.getLogger(__name__)
@@ -221,11 +220,10 @@ class FirehoseProvider(Provider):
 
     def delete_delivery_stream(self, context: RequestContext, params: dict) -> dict:
         name = params["DeliveryStreamName"]
-        rows = self.store.rows("DELETE FROM firehose_delivery_streams WHERE name = %s RETURNING topic, "
-                               "consumer_group", (name,))
+        rows = self.store.rows("DELETE FROM firehose_delivery_streams WHERE name = %s RETURNING topic", (name,))
         if not rows:
             raise _not_found(name)
-        topic, group = rows[0]
+        topic = rows[0][0]
         with self._lock:
             delivery = self._deliveries.pop(name, None)
         if delivery is not None:  # the consumer flushes what it buffered before it stops
@@ -233,12 +231,8 @@ class FirehoseProvider(Provider):
             delivery.thread.join(timeout=60)
         if topic == DIRECT_PUT_TOPIC.format(name):
             self.kafka.delete_topic(topic)
-        admin = kafka_admin(self.settings)  # kept referenced: its futures never end once it is collected
-        for future in admin.delete_consumer_groups([group]).values():
-            try:
-                future.result(10)
-            except (KafkaException, FutureTimeout) as exc:  # e.g. still within its session: Kafka expires it later
-                log.info("consumer group %s of delivery stream %s not deleted: %s", group, name, exc)
+        # the consumer group stays until Kafka expires its offsets: a static member (the delivery
+        # job's) does not leave on close, so Kafka refuses to delete the group now
         return {}
 
     # -- records -----------------------------------------------------------------------------------

@@ -104,6 +104,9 @@ LOCATION 's3://{BUCKET}/{place}processed-zone/stockdata/'""", output, QueryExecu
                                              TableName=table)["TableMetadata"]
         assert [k["Name"] for k in metadata["PartitionKeys"]] == ["symbol", "year", "month", "day", "hour"]
         assert metadata["Parameters"]["location"].rstrip("/").endswith(f"{place}processed-zone/stockdata")
+        listed = athena.list_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="default",
+                                            Expression=f"{table}*")["TableMetadataList"]
+        assert [(t["Name"], [c["Name"] for c in t["Columns"]]) for t in listed] == [(table, ["price", "trans_id"])]
     finally:
         run(athena, f"DROP TABLE IF EXISTS {table}", output, QueryExecutionContext={"Database": "default"})
 
