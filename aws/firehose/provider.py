@@ -148,6 +148,7 @@ class FirehoseProvider(Provider):
         kind = params.get("DeliveryStreamType", "DirectPut")
         destination = self._destination(params)
         bucket = self._bucket(destination["BucketARN"])
+        layout(destination.get("Prefix", ""), destination.get("ErrorOutputPrefix", ""))  # refused before making a topic
         if self.store.rows("SELECT 1 FROM firehose_delivery_streams WHERE name = %s", (name,)):
             raise AwsError("ResourceInUseException", f"Firehose {name} under accountId {ACCOUNT_ID} already exists")
         if kind == "KinesisStreamAsSource":

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from botocore.exceptions import ClientError
 
+from services.kafka.client import get_client as kafka_admin
 from services.s3.client import delete_prefix
 from services.s3.client import get_client as s3_client
 from tests.aws.awskit import client, wait_for
@@ -157,6 +158,9 @@ def test_bad_input_gets_the_error_aws_answers(settings, firehose, delivery_strea
         firehose.create_delivery_stream(DeliveryStreamName=f"test-aws-bad-{unique}", ExtendedS3DestinationConfiguration={
             **s3_destination(place), "BucketARN": "arn:aws:s3:::no-such-bucket"})
     assert f"test-aws-bad-{unique}" not in firehose.list_delivery_streams(Limit=10000)["DeliveryStreamNames"]
+    assert f"_firehose-test-aws-bad-{unique}" not in client(settings, "kinesis").list_streams()["StreamNames"]
+    assert f"_firehose-test-aws-bad-{unique}" not in kafka_admin(settings).list_topics(timeout=10).topics, \
+        "a refused delivery stream leaves no buffer topic behind"
 
     name = f"test-aws-limits-{unique}"
     firehose.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration=s3_destination(place))
