@@ -19,7 +19,7 @@ from lakelab.resources import resources
 from services.kafka.client import get_bootstrap_server
 from services.kafka.client import get_client as kafka_admin
 from services.s3.client import get_client as s3_client
-from tests.aws.awskit import admin_keys, aws_cli, client, user_keys
+from tests.aws.awskit import admin_keys, aws_cli, client, user_keys, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
@@ -184,7 +184,8 @@ def test_put_records_reports_failures_per_record(settings, kinesis, unique):
     for future in kafka.create_topics([NewTopic(name, 2, 1, config=config)]).values():
         future.result()
     try:
-        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 40})
+        # a topic made with Kafka's admin API shows in the broker's metadata a moment later
+        wait_for("the topic as a stream", lambda: name in kinesis.list_streams(Limit=10000)["StreamNames"])
         result = kinesis.put_records(StreamName=name, Records=[
             {"Data": b"small", "PartitionKey": "a", "ExplicitHashKey": "0"},
             {"Data": b"x" * 10_000, "PartitionKey": "b", "ExplicitHashKey": str(2**127)},
