@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     connect_url: str = "http://127.0.0.1:8083"
     api_url: str = "http://127.0.0.1:8000"
     gateway_url: str = "http://127.0.0.1:8088"
+    # The AWS-compatible endpoint (aws/gateway/): boto3 and the AWS CLI with AWS_ENDPOINT_URL set to it
+    aws_endpoint_url: str = "http://127.0.0.1:4566"
 
     api_keys: SecretStr = NO_SECRET  # comma separated
     # Query API limits (issue 6). A page never holds more than api_page_rows rows; a query never
@@ -96,6 +98,9 @@ class Settings(BaseSettings):
     firehose_buffer_bytes: int = 1_048_576
     firehose_buffer_seconds: float = 60.0
     alert_webhook: str = ""
+
+    # Athena on Trino (aws/athena/provider.py): queries run at once, the rest wait QUEUED
+    athena_max_concurrent_queries: int = 4
 
     startup_timeout_s: float = 240.0
     spark_driver_memory: str = "2g"  # compose's Spark container sets less, to fit its memory limit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.api.service import SERVICE as API
+from services.aws.service import SERVICE as AWS
 from services.base import Service
 from services.connect.service import SERVICE as CONNECT
 from services.kafka.service import SERVICE as KAFKA
@@ -13,7 +14,7 @@ from services.s3.service import SERVICE as S3
 from services.spark.service import SERVICE as SPARK
 from services.trino.service import SERVICE as TRINO
 
-SERVICES: list[Service] = [POSTGRES, S3, KAFKA, METASTORE, CONNECT, API, TRINO, NGINX]
+SERVICES: list[Service] = [POSTGRES, S3, KAFKA, METASTORE, CONNECT, API, TRINO, NGINX, AWS]
 """Long-running services. Spark runs as jobs (local[*]), so it is installed but never started."""
 
 TOOLS: list[Service] = [SPARK]

@@ -5,9 +5,13 @@ Athena's DML is Trino's dialect already; its DDL is Hive's. Translated (parsed w
 - `CREATE EXTERNAL TABLE [IF NOT EXISTS] t (cols) PARTITIONED BY (pcols) ROW FORMAT SERDE ... /
   STORED AS fmt | STORED AS INPUTFORMAT ... OUTPUTFORMAT ... LOCATION 's3://...'
   [TBLPROPERTIES (...)]` -> `CREATE TABLE [IF NOT EXISTS] t (cols, pcols) WITH (external_location,
-  format, partitioned_by [, skip_header_line_count, textfile_field_separator])`: partition
-  columns go last, Hive types become Trino types (string -> varchar, int -> integer), the
-  format comes from STORED AS, the SerDe or the input format.
+  format, partitioned_by [, skip_header_line_count, textfile_field_separator, extra_properties])`:
+  partition columns go last, Hive types become Trino types (string -> varchar, int -> integer),
+  the format comes from STORED AS, the SerDe or the input format, other TBLPROPERTIES are kept
+  as the table's parameters (`extra_properties`), COMMENT stays the table's comment.
+- Athena's CTAS properties `CREATE TABLE t WITH (format, external_location, partitioned_by,
+  bucketed_by, bucket_count, field_delimiter, write_compression) AS SELECT ...`: field_delimiter
+  -> textfile_field_separator; the compression properties are dropped (Trino's default codec).
 - `MSCK REPAIR TABLE t` -> `CALL system.sync_partition_metadata(schema, 't', 'ADD')`.
 - `SHOW PARTITIONS t` -> `SELECT * FROM "t$partitions"`.
 - Backquoted identifiers -> double-quoted (other statements pass through unchanged).
@@ -84,6 +88,8 @@ def translate(statement: Statement, schema: str) -> Statement:
         statement.translated = f'SELECT * FROM "{table_schema}"."{table}$partitions"'
     elif re.match(r"CREATE\s+EXTERNAL\s+TABLE", sql, flags=re.IGNORECASE):
         statement.translated = _create_external(sql, statement.notes)
+    elif match := re.match(r"CREATE\s+TABLE\s+[^(]*?\bWITH\s*\(", sql, flags=re.IGNORECASE):
+        statement.translated = _ctas_properties(sql, match.end(), statement.notes)
     elif "`" in sql:
         statement.translated = sqlglot.transpile(sql, read="hive", write="trino")[0]
     else:
@@ -104,7 +110,7 @@ def _create_external(sql: str, notes: list[str]) -> str:
     assert isinstance(tree, exp.Create)
     schema_node = tree.this
     columns = [c.sql("trino") for c in schema_node.expressions]
-    partition_columns, location, fmt, properties = [], None, None, []
+    partition_columns, location, fmt, properties, parameters, comment = [], None, None, [], {}, ""
     for prop in tree.args["properties"].expressions:
         if isinstance(prop, exp.ExternalProperty):
             continue
@@ -122,13 +128,15 @@ def _create_external(sql: str, notes: list[str]) -> str:
             fmt = "TEXTFILE"
             if separator := prop.args.get("fields"):
                 properties.append(f"textfile_field_separator = '{separator.name}'")
+        elif isinstance(prop, exp.SchemaCommentProperty):
+            comment = prop.this.name
         elif isinstance(prop, exp.Property):
             key = prop.name
+            value = prop.args["value"].name
             if key in TBLPROPERTIES:
-                value = prop.args["value"].name
                 properties.append(f"{TBLPROPERTIES[key]} = " + (value if value.isdigit() else f"'{value}'"))
             else:
-                notes.append(f"TBLPROPERTIES {key!r} has no Trino equivalent: ignored")
+                parameters[key] = value
         else:
             notes.append(f"{prop.sql('hive')} ignored")
     if not location:
@@ -141,10 +149,51 @@ def _create_external(sql: str, notes: list[str]) -> str:
     if names:
         with_.append("partitioned_by = ARRAY[" + ", ".join(f"'{n}'" for n in names) + "]")
     with_ += properties
+    if parameters:
+        with_.append(f"extra_properties = MAP(ARRAY[{', '.join(map(_literal, parameters))}], "
+                     f"ARRAY[{', '.join(map(_literal, parameters.values()))}])")
     table = tree.this.this.sql("trino")
     exists = " IF NOT EXISTS" if tree.args.get("exists") else ""
     all_columns = columns + [c.sql("trino") for c in partition_columns]
-    return f"CREATE TABLE{exists} {table} (\n  " + ",\n  ".join(all_columns) + "\n) WITH (\n  " + ",\n  ".join(with_) + "\n)"
+    described = f"\nCOMMENT {_literal(comment)}" if comment else ""
+    return (f"CREATE TABLE{exists} {table} (\n  " + ",\n  ".join(all_columns) + f"\n){described} WITH (\n  "
+            + ",\n  ".join(with_) + "\n)")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+CTAS_RENAMED = {"field_delimiter": "textfile_field_separator"}
+CTAS_DROPPED = {"write_compression", "parquet_compression", "orc_compression", "compression_level", "is_external"}
+
+
+def _ctas_properties(sql: str, start: int, notes: list[str]) -> str:
+    """Athena's CTAS table properties in Trino's names: `sql[start:]` follows `WITH (`."""
+    depth, index, cuts = 1, start, [start]
+    in_string = False
+    while depth and index < len(sql):
+        char = sql[index]
+        if char == "'":
+            in_string = not in_string
+        elif in_string:
+            pass
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 1:
+            cuts.append(index + 1)
+        index += 1
+    kept = []
+    for begin, end in zip(cuts, [*cuts[1:], index]):
+        item = sql[begin:end - 1].strip()
+        name = item.split("=", 1)[0].strip().lower()
+        if name in CTAS_DROPPED:
+            notes.append(f"{item}: not applied (Trino writes with its default codec)")
+        elif item:
+            kept.append(f"{CTAS_RENAMED[name]} ={item.split('=', 1)[1]}" if name in CTAS_RENAMED else item)
+    return f"{sql[:start]}{', '.join(kept)}{sql[index - 1:]}"
 
 
 def _format(name: str, notes: list[str]) -> str:

@@ -1,7 +1,8 @@
 """The Kinesis Firehose stand-in: deliver a topic to S3 as newline-delimited JSON objects.
 
-Objects go under `{prefix}year=YYYY/month=MM/day=DD/hour=HH/` of the records' *arrival* time
-(the Kafka message timestamp, like Firehose's ApproximateArrivalTimestamp); a buffer is flushed
+Objects go under `{prefix}year=YYYY/month=MM/day=DD/hour=HH/` (or another `time_folder`) of the
+records' *arrival* time (the Kafka message timestamp, like Firehose's
+ApproximateArrivalTimestamp); a buffer is flushed
 when it holds `buffer_bytes`, is `buffer_seconds` old, or the arrival hour changes. Records that
 are not UTF-8 JSON objects (or lack a required field) go to
 `{error_prefix}{error-type}/year=.../` as Firehose-style error records with the raw data.
@@ -48,6 +49,8 @@ class DeliveryConfig:
     buffer_seconds: float
     required_fields: tuple[str, ...] = ()
     group_id: str = ""
+    # The folder of an arrival hour, formatted with that hour (Firehose's !{timestamp:...} prefix)
+    time_folder: str = "year={0:%Y}/month={0:%m}/day={0:%d}/hour={0:%H}/"
 
     @property
     def group(self) -> str:
@@ -179,7 +182,7 @@ class Firehose:
     def _keys(self, batch: Batch) -> dict[str, list[bytes]]:
         c, h = self.config, batch.hour
         assert h is not None
-        folder = f"year={h:%Y}/month={h:%m}/day={h:%d}/hour={h:%H}/"
+        folder = c.time_folder.format(h)
         name = f"{c.topic}-{batch.partition}-{batch.start:020d}-{batch.end:020d}.json"
         keys = {f"{c.prefix}{folder}{name}": batch.good} if batch.good else {}
         keys.update({f"{c.error_prefix}{kind}/{folder}{name}": lines for kind, lines in sorted(batch.errors.items())})

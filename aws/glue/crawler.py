@@ -245,6 +245,7 @@ def crawl(settings: Settings, location: str, database: str, table_prefix: str = 
             properties.append("partitioned_by = ARRAY[" + ", ".join(map(quote_literal, partition_keys)) + "]")
         if fmt == "CSV":
             properties.append("skip_header_line_count = 1")
+        properties.append(f"extra_properties = MAP(ARRAY['classification'], ARRAY['{fmt.lower()}'])")  # as Glue tags it
         query(settings, f"CREATE TABLE {qualified} ({', '.join(ddl_columns)}) WITH ({', '.join(properties)})")
         result.action = "created"
     else:
