@@ -81,6 +81,9 @@ class LabC(BaseModel):
     database: str
     table: str
     source_database: str
+    stream_topic: str
+    stream_prefix: str
+    stream_table: str
 
     @property
     def qualified_table(self) -> str:
@@ -137,7 +140,7 @@ class Resources(BaseModel):
                        self.labs.lab_c.processed_bucket,
                        *(b for u in self.users for b in u.read + u.write)],
             "topic": [self.labs.lab_a.topic, self.labs.lab_a.dead_letter_topic, self.labs.lab_b.topic,
-                      self.labs.lab_b.alerts_topic, self.labs.lab_d.dead_letter_topic],
+                      self.labs.lab_b.alerts_topic, self.labs.lab_c.stream_topic, self.labs.lab_d.dead_letter_topic],
             "postgres database": [self.labs.lab_c.source_database, self.labs.lab_d.source_database],
             "metastore database": [self.labs.lab_a.database, self.labs.lab_b.database, self.labs.lab_c.database,
                                    self.labs.lab_d.database],
