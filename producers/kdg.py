@@ -29,6 +29,15 @@ def device_pool(count: int, first: int = 1, prefix: str = "sensor-") -> list[str
     return [f"{prefix}{n:04d}" for n in range(first, first + count)]
 
 
+def encode(record: Record, key_field: str = "device_id") -> tuple[bytes, bytes | None]:
+    """The Kafka value and key of a record: a JSON record as JSON keyed by its `key_field`, a text
+    record as its text, without a key."""
+    if isinstance(record, dict):
+        key = record.get(key_field)
+        return json.dumps(record).encode(), None if key is None else str(key).encode()
+    return record.encode(), None
+
+
 @dataclass
 class Stats:
     sent: int = 0
@@ -117,16 +126,10 @@ class Generator:
         """Send records (JSON keyed by `key_field`, text as it is) and wait until Kafka acknowledged all of them."""
         sent = 0
         for record in records:
-            if isinstance(record, dict):
-                value, key = json.dumps(record).encode(), record.get(self.key_field)
-            else:
-                value, key = record.encode(), None
+            value, key = encode(record, self.key_field)
             while True:
                 try:
-                    self.producer.produce(
-                        self.topic, value=value, key=None if key is None else str(key).encode(),
-                        on_delivery=self._delivered,
-                    )
+                    self.producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
                     break
                 except BufferError:
                     self.producer.poll(0.05)

@@ -153,22 +153,22 @@ def _parse_args(raw: str | None) -> tuple:
     text = raw.strip()
     try:
         value = json.loads(f"[{text}]")
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         try:
             value = ast.literal_eval(f"[{text}]")
-        except (ValueError, SyntaxError) as exc:
-            raise ValueError(f"cannot read the placeholder's arguments ({raw})") from exc
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+            raise ValueError(f"cannot read the placeholder's arguments ({raw[:100]})") from exc
     return tuple(value)
 
 
-def _quoted(text: str, start: int) -> bool:
-    """Whether position `start` of `text` lies inside a JSON string literal."""
-    inside, escaped = False, False
-    for char in text[:start]:
+def _in_string(literal: str, inside: bool) -> bool:
+    """Whether a JSON string literal is open after `literal`, given whether one was open before."""
+    escaped = False
+    for char in literal:
         if escaped:
             escaped = False
         elif char == "\\":
-            escaped = True
+            escaped = inside
         elif char == '"':
             inside = not inside
     return inside
@@ -210,16 +210,16 @@ class Template:
         """Compile and check `text` (see the module's docstring); TemplateError names the place."""
         faker = faker or Faker()
         parts: list[str | Placeholder] = []
-        position = 0
+        position, quoted = 0, False
         json_format = template_format(text) == "json"
         for match in PLACEHOLDER.finditer(text):
             parts.append(text[position:match.start()])
+            quoted = _in_string(parts[-1], quoted)
             try:
                 helper, args = _resolve(match.group(1), faker), _parse_args(match.group(2))
             except ValueError as exc:
                 raise TemplateError.at(text, match.start(), str(exc)) from exc
-            parts.append(Placeholder(helper, args, json_format and _quoted(text, match.start()), match.group(0),
-                                     match.start()))
+            parts.append(Placeholder(helper, args, json_format and quoted, match.group(0), match.start()))
             position = match.end()
         parts.append(text[position:])
         template = cls(name=name, text=text, parts=parts)

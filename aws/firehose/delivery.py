@@ -152,10 +152,11 @@ class Firehose:
 
     # --- S3 -------------------------------------------------------------------------------
     @retry(stop=stop_after_attempt(6), wait=wait_exponential(0.2, max=5), reraise=True)
-    def _put(self, key: str, body: bytes) -> None:
-        """Markers and objects: the content type follows the key's extension (.json or .csv)."""
-        self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body,
-                           ContentType=CONTENT_TYPES[key.rsplit(".", 1)[-1]])
+    def _put(self, key: str, body: bytes) -> str | None:
+        """Markers and objects: the content type follows the key's extension (.json or .csv).
+        Returns the version id the bucket gave the object (None when it is not versioned)."""
+        return self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body,
+                                  ContentType=CONTENT_TYPES[key.rsplit(".", 1)[-1]]).get("VersionId")
 
     def _marker(self, partition: int, start: int) -> dict | None:
         try:
@@ -236,14 +237,16 @@ class Firehose:
             return
         c, objects = self.config, self._keys(batch)
         marker = c.marker_key(batch.partition, batch.start)
-        self._put(marker, json.dumps({"start": batch.start, "end": batch.end, "keys": list(objects)}).encode())
+        marker_version = self._put(marker, json.dumps({"start": batch.start, "end": batch.end,
+                                                       "keys": list(objects)}).encode())
         for key, lines in objects.items():
             body = b"".join(lines)
             self._put(key, body)
             self.stats.objects.append((key, len(body)))
             log.info("s3://%s/%s: %d records, %d bytes (%s)", c.bucket, key, len(lines), len(body), reason)
         self._commit(batch)
-        self.s3.delete_object(Bucket=c.bucket, Key=marker)
+        # in a versioned bucket, deleting the marker's own version leaves no history of it
+        self.s3.delete_object(Bucket=c.bucket, Key=marker, **({"VersionId": marker_version} if marker_version else {}))
         self.stats.records += len(batch.good)
         self.stats.errors += sum(len(v) for v in batch.errors.values())
         self.batches[batch.partition] = Batch(batch.partition)

@@ -63,11 +63,15 @@ def objects(s3, prefix: str) -> dict[str, bytes]:
             for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")}
 
 
-def purge(s3, prefix: str) -> None:
+def versions(s3, prefix: str) -> list[dict]:
     """Every version and delete marker under `prefix` (the raw bucket is versioned)."""
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET, Prefix=prefix):
-        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
-            s3.delete_object(Bucket=BUCKET, Key=entry["Key"], VersionId=entry["VersionId"])
+    return [entry for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET, Prefix=prefix)
+            for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+
+
+def purge(s3, prefix: str) -> None:
+    for entry in versions(s3, prefix):
+        s3.delete_object(Bucket=BUCKET, Key=entry["Key"], VersionId=entry["VersionId"])
 
 
 @pytest.fixture
@@ -82,6 +86,7 @@ def stream(stack):
     finally:
         query(stack, f"DROP TABLE IF EXISTS hive.default.{table}")
         purge(s3_client(stack), base)
+        purge(s3_client(stack), f"_firehose/firehose-{topic}-")
         for future in admin.delete_topics([topic]).values():
             future.result()
 
@@ -101,6 +106,7 @@ def test_csv_lines_from_the_kdg_template_become_rows_in_trino(stack, stream):
     delivered = lakelab("deliver", "--topic", topic, "--prefix", prefix, "--buffer-seconds", "1", "--idle-exit", "3")
     assert f"delivered {SENT} records and {len(BAD_RECORDS)} errors" in delivered.stdout
     s3 = s3_client(stack)
+    assert versions(s3, f"_firehose/firehose-{topic}-") == [], "the delivery's markers leave no versions behind"
     data = objects(s3, prefix)
     assert data and all(key.endswith(".csv") and "/year=" in key and "/hour=" in key for key in data)
     assert [line for body in data.values() for line in body.decode().splitlines()] == good, \
