@@ -75,6 +75,7 @@ class Job:
             log.warning("KDG job %s failed: %s", self.id, exc)
             self.state, self.failure = "failed", f"{type(exc).__name__}: {exc}"
         finally:
+            self.generator.close()
             self.ended_at = datetime.now(timezone.utc)
 
     def status(self) -> KdgJob:

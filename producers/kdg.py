@@ -114,6 +114,12 @@ class Generator:
         self.template = load_template(profile, self.faker, self.templates_dir)
         return self.profile
 
+    def close(self) -> None:
+        """Wait for the records in flight, then let the producer go: an idle producer still refreshes
+        its topic's metadata, which re-creates the topic if it was deleted meanwhile."""
+        self.producer.flush(10)
+        self.producer.close()
+
     def records(self, count: int) -> list[Record]:
         return [self.template.render(self.ctx) for _ in range(count)]
 

@@ -3,59 +3,12 @@ versions, a topic's offsets and last minute, all on state the test makes."""
 
 from __future__ import annotations
 
-import time
-import uuid
-
 import httpx
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import NewTopic
-
-from services.kafka.client import get_client as kafka_admin
-from services.s3.client import get_client as s3_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
 SERVICES = {"s3", "kafka", "postgres", "metastore", "trino", "connect", "nginx", "api"}
-
-
-@pytest.fixture
-def lake_objects(settings):
-    """In the versioned `raw`: a/x.csv twice, a/y.csv, b.csv deleted; in `datalake`: one object."""
-    s3 = s3_client(settings)
-    base = f"tests/console-{uuid.uuid4().hex[:8]}/"
-    s3.put_object(Bucket="raw", Key=f"{base}a/x.csv", Body=b"1")
-    s3.put_object(Bucket="raw", Key=f"{base}a/x.csv", Body=b"22")
-    s3.put_object(Bucket="raw", Key=f"{base}a/y.csv", Body=b"333")
-    s3.put_object(Bucket="raw", Key=f"{base}b.csv", Body=b"4444")
-    s3.delete_object(Bucket="raw", Key=f"{base}b.csv")
-    s3.put_object(Bucket="datalake", Key=f"{base}c.json", Body=b"{}\n")
-    try:
-        yield base
-    finally:
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket="raw", Prefix=base):
-            for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
-                s3.delete_object(Bucket="raw", Key=entry["Key"], VersionId=entry["VersionId"])
-        s3.delete_object(Bucket="datalake", Key=f"{base}c.json")
-
-
-@pytest.fixture
-def busy_topic(settings):
-    """Two partitions: one message from ten minutes ago, then 30 now."""
-    name = f"console-test-{uuid.uuid4().hex[:8]}"
-    admin = kafka_admin(settings)
-    for future in admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)]).values():
-        future.result()
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-    producer.produce(name, value=b"old", partition=0, timestamp=int((time.time() - 600) * 1000))
-    for n in range(30):
-        producer.produce(name, value=b"new", partition=n % 2)
-    assert producer.flush(30) == 0
-    try:
-        yield name
-    finally:
-        for future in admin.delete_topics([name]).values():
-            future.result()
 
 
 def test_every_service_is_listed_up_with_its_endpoint(gateway, settings):
