@@ -238,18 +238,16 @@ class Template:
                                        "{{group.method}} or {{group.method(arguments)}}")
 
     def _probe(self, faker: Faker) -> None:
-        """Render once; a JSON template must give a JSON object."""
+        """Render once; a JSON template must give JSON (an object, since it starts with `{`)."""
         probe = Context(faker=faker, rng=random.Random(0), devices=["probe-device"])
         text, starts = self._render(probe)
         if self.format != "json":
             return
         try:
-            record = json.loads(text)
+            json.loads(text)
         except json.JSONDecodeError as exc:
             raise TemplateError.at(self.text, self._template_offset(exc.pos, starts, text),
                                    f"does not render to JSON: {exc.msg}") from exc
-        if not isinstance(record, dict):
-            raise TemplateError(f"must render to a JSON object, got {type(record).__name__}")
 
     def _template_offset(self, rendered: int, starts: list[int], text: str) -> int:
         """Where the character at offset `rendered` of a rendering came from in the template."""
@@ -287,12 +285,9 @@ class Template:
             length += len(piece)
         return "".join(out), starts
 
-    def render_text(self, ctx: Context) -> str:
-        return self._render(ctx)[0]
-
     def render(self, ctx: Context) -> Record:
         """One record: the object of a JSON template, the text of any other."""
-        text = self.render_text(ctx)
+        text, _ = self._render(ctx)
         return json.loads(text) if self.format == "json" else text
 
 
@@ -313,7 +308,7 @@ def load_template(profile: str, faker: Faker | None = None, directory: Path = TE
     try:
         return Template.parse(path.stem, text, faker)
     except TemplateError as exc:
-        raise TemplateError(f"{path}: {exc.reason}", exc.line, exc.column) from exc
+        raise TemplateError(f"{path}: {exc}") from exc
 
 
 def available_profiles(directory: Path = TEMPLATES_DIR) -> list[str]:
