@@ -50,7 +50,7 @@ def send(
         stats = generator.run(count=count)
     except KeyboardInterrupt:
         stats = generator.stats
-    generator.producer.flush(10)
+    generator.close()
     console.print(f"sent {stats.sent} records in {stats.elapsed:.1f} s; errors {stats.errors}")
     if stats.errors:
         fail(f"last error: {stats.last_error}")
