@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query
 
 from api import probes
 from api.deps import ApiKeyDep, SettingsDep
-from api.errors import INVALID, RATE_LIMITED, UNAUTHORIZED, ApiError, Error
+from api.errors import INVALID, RATE_LIMITED, UNAUTHORIZED, URI_TOO_LONG, ApiError, Error
 from api.models import (
     BucketListing,
     BucketSummary,
@@ -128,7 +128,7 @@ def buckets(settings: SettingsDep, _: ApiKeyDep) -> list[BucketSummary]:
 @router.get("/buckets/{bucket}/objects", response_model=BucketListing, summary="Folders and objects under a prefix",
             description="One level of a bucket, like the S3 console: the folders under `prefix` with the objects, "
                         "bytes and versions they hold, and the objects directly under it with their versions.",
-            responses={**UNAUTHORIZED, **NO_BUCKET, **INVALID, **RATE_LIMITED, **S3_DOWN})
+            responses={**UNAUTHORIZED, **NO_BUCKET, **INVALID, **RATE_LIMITED, **S3_DOWN, **URI_TOO_LONG})
 def bucket_objects(
     settings: SettingsDep,
     _: ApiKeyDep,

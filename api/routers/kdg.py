@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from faker import Faker
 
 from api.deps import ApiKeyDep, SettingsDep
-from api.errors import INVALID, RATE_LIMITED, TOO_LARGE, UNAUTHORIZED, ApiError, Error, Position
+from api.errors import INVALID, RATE_LIMITED, TOO_LARGE, UNAUTHORIZED, URI_TOO_LONG, ApiError, Error, Position
 from api.kdg import Job, JobLimit, KdgJobs
 from api.models import (
     KdgJob,
@@ -126,7 +126,7 @@ def start_job(body: KdgJobRequest, settings: SettingsDep, jobs: JobsDep, owner: 
 
 
 @router.get("/jobs/{job_id}", response_model=KdgJob, summary="One job: records sent, errors, rate, state",
-            responses={**UNAUTHORIZED, **NO_JOB, **INVALID, **RATE_LIMITED})
+            responses={**UNAUTHORIZED, **NO_JOB, **INVALID, **RATE_LIMITED, **URI_TOO_LONG})
 def get_job(job_id: JobId, jobs: JobsDep, owner: ApiKeyDep) -> KdgJob:
     return _job(jobs, owner, job_id).status()
 
@@ -134,6 +134,6 @@ def get_job(job_id: JobId, jobs: JobsDep, owner: ApiKeyDep) -> KdgJob:
 @router.post("/jobs/{job_id}/stop", response_model=KdgJob, summary="Stop a job (after the batch it is sending)",
              description="Answers once the job has stopped, with its final count. Stopping an ended job changes "
                          "nothing.",
-             responses={**UNAUTHORIZED, **NO_JOB, **INVALID, **RATE_LIMITED})
+             responses={**UNAUTHORIZED, **NO_JOB, **INVALID, **RATE_LIMITED, **URI_TOO_LONG})
 def stop_job(job_id: JobId, jobs: JobsDep, owner: ApiKeyDep) -> KdgJob:
     return jobs.stop(_job(jobs, owner, job_id)).status()
