@@ -16,8 +16,8 @@ log = logging.getLogger("lakelab.api")
 
 
 class Position(BaseModel):
-    line: int = Field(description="1-based line in the submitted SQL")
-    column: int = Field(description="1-based column in the submitted SQL")
+    line: int = Field(description="1-based line in the submitted SQL or template")
+    column: int = Field(description="1-based column in the submitted SQL or template")
 
 
 class Error(BaseModel):
@@ -28,9 +28,10 @@ class Error(BaseModel):
     statement_type: str | None = Field(None, description="the rejected statement's type (read_only)",
                                        examples=["DROP TABLE"])
     trino_error: str | None = Field(None, description="Trino's error name", examples=["SYNTAX_ERROR"])
-    position: Position | None = Field(None, description="where in the SQL Trino found the error")
+    position: Position | None = Field(None, description="where in the SQL Trino found the error, or where in "
+                                                        "the template the template error is")
     service: str | None = Field(None, description="the backing service that failed (503)",
-                                examples=["trino", "metastore"])
+                                examples=["trino", "metastore", "kafka", "s3"])
     query_id: str | None = Field(None, description="Trino's query id, to find it in Trino's UI or logs")
     detail: list[dict[str, Any]] | None = Field(None, description="invalid request fields (422)")
 

@@ -1,4 +1,5 @@
-"""The lake's query API: read-only SQL on Trino over HTTP, table metadata, health and metrics.
+"""The lake's query API: read-only SQL on Trino over HTTP, table metadata, workflow runs, the lake
+console's read-only views, the dashboard's Kinesis Data Generator, health and metrics.
 
 Run natively by `lakelab up api` (uvicorn `api.main:app`), behind the Nginx gateway."""
 
@@ -16,10 +17,11 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.engine import Engine
+from api.kdg import KdgJobs
 from api.metrics import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.ratelimit import KeyBuckets
-from api.routers import ops, query, runs, tables
+from api.routers import console, kdg, ops, query, runs, tables
 from lakelab.settings import Settings, get_settings
 
 SWAGGER_UI = Path(__file__).parent / "static" / "swagger"
@@ -29,7 +31,10 @@ labs' API Gateway + Athena.
 
 * Authenticate with an `X-API-Key` header (keys from `LAKELAB_API_KEYS`); `/health` and `/docs` are open.
 * `GET /query?query=SELECT ...` (or `POST /query` with a JSON body) runs one read-only statement.
-* Errors are JSON: `{"error": code, "message": ..., ...}`; bad SQL carries Trino's message and position.
+* `/console/...` shows the lake as the AWS console does (services, buckets, topics), read-only.
+* `/kdg/...` runs the Kinesis Data Generator: a template sent to a stream at a rate, from the API.
+* Errors are JSON: `{"error": code, "message": ..., ...}`; bad SQL carries Trino's message and position,
+  a bad template the line and column of the problem.
 * Each API key is rate limited (429 with `Retry-After`), by the API and by the Nginx gateway; through
   the gateway, identical `GET /query` requests are cached briefly (`X-Cache-Status`)."""
 
@@ -41,10 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = Engine(settings)
         app.state.engine = engine
+        app.state.kdg_jobs = KdgJobs(settings)
         await engine.start()
         try:
             yield
         finally:
+            app.state.kdg_jobs.stop_all()
             await engine.stop()
 
     app = FastAPI(
@@ -58,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "query", "description": "read-only SQL on Trino"},
             {"name": "tables", "description": "the catalog's tables"},
             {"name": "runs", "description": "workflow runs (Lab C) and their state transitions"},
+            {"name": "console", "description": "the lake as the AWS console shows it: services, buckets, topics"},
+            {"name": "kdg", "description": "the Kinesis Data Generator: templates sent to streams"},
             {"name": "operations", "description": "health and metrics"},
         ],
     )
@@ -68,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tables.router)
     app.include_router(ops.router)
     app.include_router(runs.router)
+    app.include_router(console.router)
+    app.include_router(kdg.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

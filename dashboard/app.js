@@ -1,42 +1,12 @@
 // lakelab dashboard: report panels (panels.json) and a SQL box over the query API, same origin.
-"use strict";
+import { ApiFailure, api, apiKey, el, errorText, keyForm, loadHealth } from "./common.js";
 
-const KEY_STORE = "lakelab.apiKey";
 const MISSING = new Set(["TABLE_NOT_FOUND", "SCHEMA_NOT_FOUND", "CATALOG_NOT_FOUND", "COLUMN_NOT_FOUND"]);
 const COLORS = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"];
 const charts = new Map();
-let apiKey = localStorage.getItem(KEY_STORE) || "";
-
-class ApiFailure extends Error {
-  constructor(status, body) {
-    super(body && body.message ? body.message : `HTTP ${status}`);
-    this.status = status;
-    this.body = body || {};
-  }
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: { "X-API-Key": apiKey, "Content-Type": "application/json", ...(options.headers || {}) },
-  });
-  let body = null;
-  try { body = await response.json(); } catch { /* not JSON */ }
-  if (!response.ok) throw new ApiFailure(response.status, body);
-  return body;
-}
 
 const runQuery = (query, extra = {}) => api("/query", { method: "POST", body: JSON.stringify({ query, ...extra }) });
 const number = (v) => (v === null || v === undefined ? null : Number(v));
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v; else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
 
 // --- panels --------------------------------------------------------------------------------------
 
@@ -59,16 +29,11 @@ function setState(section, kind, text) {
   section.querySelector(".chart").hidden = kind !== "ok";
 }
 
-function explain(error, panel) {
-  if (error instanceof ApiFailure) {
-    if (error.status === 401) return ["failed", "Enter an API key above (one of LAKELAB_API_KEYS)."];
-    if (error.body.trino_error && MISSING.has(error.body.trino_error)) {
-      return ["missing", `No data yet: ${error.body.message.replace(/^line \d+:\d+: /, "")}.`];
-    }
-    if (error.status === 503) return ["failed", `Unavailable: ${error.body.service || "a service"} is down (${error.message}).`];
-    return ["failed", error.message];
+function explain(error) {
+  if (error instanceof ApiFailure && error.body.trino_error && MISSING.has(error.body.trino_error)) {
+    return ["missing", `No data yet: ${error.body.message.replace(/^line \d+:\d+: /, "")}.`];
   }
-  return ["failed", `Cannot reach the API: ${error.message}`];
+  return ["failed", errorText(error)];
 }
 
 function labelOf(row, label) {
@@ -137,23 +102,12 @@ async function loadPanel(section, panel) {
     section.querySelector(".meta").textContent =
       `${page.row_count} rows · ${page.elapsed_ms} ms · ${new Date().toLocaleTimeString()}`;
   } catch (error) {
-    const [kind, text] = explain(error, panel);
+    const [kind, text] = explain(error);
     setState(section, kind, text);
   }
 }
 
-// --- health, SQL box ---------------------------------------------------------------------------
-
-async function loadHealth() {
-  const box = document.getElementById("health");
-  try {
-    const health = await (await fetch("/health")).json();
-    box.replaceChildren(...Object.entries(health.services).map(([name, s]) =>
-      el("span", { class: `badge ${s.status}`, title: s.detail || "" }, `${name} ${s.status}`)));
-  } catch {
-    box.replaceChildren(el("span", { class: "badge down" }, "API unreachable"));
-  }
-}
+// --- SQL box -----------------------------------------------------------------------------------
 
 const sql = { token: null, columns: [] };
 
@@ -210,18 +164,13 @@ async function moreRows() {
 // --- start ---------------------------------------------------------------------------------------
 
 async function start() {
-  const input = document.getElementById("api-key");
-  input.value = apiKey;
-  const notice = document.getElementById("notice");
   const config = await (await fetch("panels.json")).json();
   const container = document.getElementById("panels");
   const sections = config.panels.map((p) => [panelShell(p), p]);
   container.replaceChildren(...sections.map(([s]) => s));
   const refresh = () => {
-    notice.hidden = Boolean(apiKey);
-    notice.textContent = "Enter an API key (from LAKELAB_API_KEYS in .env) to load the reports.";
     loadHealth();
-    if (apiKey) {
+    if (apiKey()) {
       for (const [section, panel] of sections) {
         if (section.dataset.state !== "ok") setState(section, "loading", "Loading…");
         loadPanel(section, panel);
@@ -229,18 +178,12 @@ async function start() {
     }
     else for (const [section] of sections) setState(section, "failed", "Waiting for an API key.");
   };
-  document.getElementById("key-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    apiKey = input.value.trim();
-    localStorage.setItem(KEY_STORE, apiKey);
-    refresh();
-  });
+  keyForm(refresh);
   document.getElementById("sql-form").addEventListener("submit", runSql);
   document.getElementById("sql-text").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) runSql(e);
   });
   document.getElementById("sql-more").addEventListener("click", moreRows);
-  refresh();
   setInterval(refresh, (config.refresh_seconds || 30) * 1000);
 }
 

@@ -44,7 +44,8 @@ class User(BaseModel):
     def buckets(self) -> set[str]:
         """The buckets the policy's statements name."""
         resources = [r for s in self.policy_document()["Statement"] for r in _as_list(s.get("Resource", []))]
-        return {r.removeprefix("arn:aws:s3:::").split("/", 1)[0] for r in resources if r.startswith("arn:aws:s3:::")}
+        named = {r.removeprefix("arn:aws:s3:::").split("/", 1)[0] for r in resources if r.startswith("arn:aws:s3:::")}
+        return named - {"*"}
 
     def keys(self) -> tuple[str, str]:
         env = environment()
@@ -90,6 +91,9 @@ class LabC(BaseModel):
     database: str
     table: str
     source_database: str
+    stream_topic: str
+    stream_prefix: str
+    stream_table: str
 
     @property
     def qualified_table(self) -> str:
@@ -145,7 +149,7 @@ class Resources(BaseModel):
             "bucket": [self.labs.lab_a.bucket, self.labs.lab_b.bucket, self.labs.lab_c.raw_bucket,
                        self.labs.lab_c.processed_bucket, *(b for u in self.users for b in sorted(u.buckets()))],
             "topic": [self.labs.lab_a.topic, self.labs.lab_a.dead_letter_topic, self.labs.lab_b.topic,
-                      self.labs.lab_b.alerts_topic, self.labs.lab_d.dead_letter_topic],
+                      self.labs.lab_b.alerts_topic, self.labs.lab_c.stream_topic, self.labs.lab_d.dead_letter_topic],
             "postgres database": [self.labs.lab_c.source_database, self.labs.lab_d.source_database],
             "metastore database": [self.labs.lab_a.database, self.labs.lab_b.database, self.labs.lab_c.database,
                                    self.labs.lab_d.database],

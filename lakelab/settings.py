@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     api_rate_burst: int = 40
     api_max_body_bytes: int = 1_048_576
     api_trino_threads: int = 32
+    # The dashboard's Kinesis Data Generator: jobs run in the API process, at most
+    # api_kdg_max_jobs_per_key at a time for one API key, each at most api_kdg_max_rate records/s
+    api_kdg_max_jobs_per_key: int = 2
+    api_kdg_max_rate: float = 500.0
+    # The lake console reads at most this many objects (or versions) per bucket listing; past it,
+    # counts are marked as truncated
+    api_console_max_keys: int = 10_000
 
     # Lab B's Firehose stand-in flushes a buffer at this size or age; alerts may also be POSTed
     firehose_buffer_bytes: int = 1_048_576

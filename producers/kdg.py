@@ -1,8 +1,9 @@
 """The Kinesis Data Generator stand-in: records rendered from editable KDG templates
 (`producers.templates`), sent to a Kafka topic at a steady rate.
 
-The Kafka key is the record's `key_field` (a device id for the IoT lab), so all events of one key
-land in one partition and keep their order. `batch=1` sends one record at a time and waits for
+A JSON template's record is sent as JSON, keyed by its `key_field` (a device id for the IoT lab),
+so all events of one key land in one partition and keep their order; any other template's record
+(a CSV line, a log line) is sent as the text it rendered, without a key, as the KDG does. `batch=1` sends one record at a time and waits for
 its acknowledgement (the KDG's `put_record`); `batch=N` sends N records then waits for all of
 them (`put_records`). `switch()` moves to the next template of a cycle between two sends.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -20,11 +22,20 @@ from pathlib import Path
 from confluent_kafka import KafkaException, Producer
 from faker import Faker
 
-from producers.templates import TEMPLATES_DIR, Context, Template, load_template
+from producers.templates import TEMPLATES_DIR, Context, Record, Template, load_template
 
 
 def device_pool(count: int, first: int = 1, prefix: str = "sensor-") -> list[str]:
     return [f"{prefix}{n:04d}" for n in range(first, first + count)]
+
+
+def encode(record: Record, key_field: str = "device_id") -> tuple[bytes, bytes | None]:
+    """The Kafka value and key of a record: a JSON record as JSON keyed by its `key_field`, a text
+    record as its text, without a key."""
+    if isinstance(record, dict):
+        key = record.get(key_field)
+        return json.dumps(record).encode(), None if key is None else str(key).encode()
+    return record.encode(), None
 
 
 @dataclass
@@ -47,14 +58,15 @@ class Stats:
 class Generator:
     """Renders records from the current profile and sends them at a steady rate.
 
-    `switch()` (or SIGUSR1 when run from the CLI) moves to the next profile of `cycle`; the
-    switch takes effect between two sends, so a batch never mixes profiles."""
+    `profile` is a template's name (or file), or a parsed Template. `switch()` (or SIGUSR1 when
+    run from the CLI) moves to the next profile of `cycle`; the switch takes effect between two
+    sends, so a batch never mixes profiles."""
 
     def __init__(
         self,
         bootstrap: str,
         topic: str,
-        profile: str,
+        profile: str | Template,
         cycle: Sequence[str] = (),
         devices: Sequence[str] | None = None,
         rate: float = 10.0,
@@ -69,13 +81,13 @@ class Generator:
             raise ValueError("batch must be >= 1")
         self.topic, self.rate, self.batch, self.key_field = topic, rate, batch, key_field
         self.templates_dir = templates_dir
-        self.cycle = list(cycle) if profile in cycle else [profile, *cycle]
         self.faker = Faker()
         if seed is not None:
             self.faker.seed_instance(seed)
         self.ctx = Context(faker=self.faker, rng=random.Random(seed), devices=list(devices or device_pool(50)),
                            device_order=device_order)
-        self.template: Template = load_template(profile, self.faker, templates_dir)
+        self.template = profile if isinstance(profile, Template) else load_template(profile, self.faker, templates_dir)
+        self.cycle = list(cycle) if self.profile in cycle else [self.profile, *cycle]
         self.stats = Stats()
         self._switch_requested = False
         self.producer = Producer({
@@ -102,7 +114,13 @@ class Generator:
         self.template = load_template(profile, self.faker, self.templates_dir)
         return self.profile
 
-    def records(self, count: int) -> list[dict]:
+    def close(self) -> None:
+        """Wait for the records in flight, then let the producer go: an idle producer still refreshes
+        its topic's metadata, which re-creates the topic if it was deleted meanwhile."""
+        self.producer.flush(10)
+        self.producer.close()
+
+    def records(self, count: int) -> list[Record]:
         return [self.template.render(self.ctx) for _ in range(count)]
 
     def _delivered(self, err, _msg) -> None:
@@ -110,17 +128,14 @@ class Generator:
             self.stats.errors += 1
             self.stats.last_error = str(err)
 
-    def send(self, records: Iterable[dict]) -> int:
-        """Send records keyed by device id and wait until Kafka acknowledged all of them."""
+    def send(self, records: Iterable[Record]) -> int:
+        """Send records (JSON keyed by `key_field`, text as it is) and wait until Kafka acknowledged all of them."""
         sent = 0
         for record in records:
-            key = record.get(self.key_field)
+            value, key = encode(record, self.key_field)
             while True:
                 try:
-                    self.producer.produce(
-                        self.topic, value=json.dumps(record).encode(),
-                        key=None if key is None else str(key).encode(), on_delivery=self._delivered,
-                    )
+                    self.producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
                     break
                 except BufferError:
                     self.producer.poll(0.05)
@@ -134,14 +149,17 @@ class Generator:
         self,
         count: int | None = None,
         duration: float | None = None,
-        on_batch: Callable[[list[dict], float], None] | None = None,
+        on_batch: Callable[[list[Record], float], None] | None = None,
         on_switch: Callable[[str], None] | None = None,
         switch_every: float | None = None,
+        stop: threading.Event | None = None,
     ) -> Stats:
-        """Send until `count` records or `duration` seconds (whichever first; neither = forever)."""
+        """Send until `count` records or `duration` seconds (whichever first; neither = forever),
+        or until `stop` is set (checked between two sends)."""
+        stop = stop or threading.Event()
         started = time.monotonic()
         next_at, next_switch = started, (started + switch_every if switch_every else None)
-        while True:
+        while not stop.is_set():
             now = time.monotonic()
             if (count is not None and self.stats.sent >= count) or (duration is not None and now - started >= duration):
                 break
@@ -154,7 +172,7 @@ class Generator:
                     on_switch(profile)
             size = self.batch if count is None else min(self.batch, count - self.stats.sent)
             if self.rate > 0 and next_at > now:
-                time.sleep(min(next_at - now, 0.5))
+                stop.wait(min(next_at - now, 0.5))
                 continue
             records = self.records(size)
             self.send(records)

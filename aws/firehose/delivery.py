@@ -1,11 +1,16 @@
-"""The Kinesis Firehose stand-in: deliver a topic to S3 as newline-delimited JSON objects.
+"""The Kinesis Firehose stand-in: deliver a topic to S3 as objects of one record per line.
+
+A delivery stream is declared for JSON records (the default: newline-delimited JSON objects,
+`.json`) or for CSV records (`record_format="csv"`: each record is one CSV line, written as it
+came, `.csv`; the Kinesis Data Generator's CSV templates make such streams).
 
 Objects go under `{prefix}year=YYYY/month=MM/day=DD/hour=HH/` (or another `time_folder`) of the
-records' *arrival* time (the Kafka message timestamp, like Firehose's
-ApproximateArrivalTimestamp); a buffer is flushed
-when it holds `buffer_bytes`, is `buffer_seconds` old, or the arrival hour changes. Records that
-are not UTF-8 JSON objects (or lack a required field) go to
-`{error_prefix}{error-type}/year=.../` as Firehose-style error records with the raw data.
+records' *arrival* time (the Kafka message timestamp, like Firehose's ApproximateArrivalTimestamp);
+a buffer is flushed when it holds `buffer_bytes`, is `buffer_seconds` old, or the arrival hour
+changes. Bad records go to `{error_prefix}{error-type}/year=.../` as Firehose-style error records
+with the raw data: for JSON streams, records that are not UTF-8 JSON objects or lack a required
+field; for CSV streams, records that are not UTF-8, empty, span several lines, are not readable
+CSV, or do not have the declared number of fields.
 
 Exactly once, per partition: a batch is the offset range [start, end] of one partition, its
 object keys derive from (topic, partition, start, end). Before writing, an intent marker
@@ -18,6 +23,7 @@ the same keys: nothing is lost, nothing is duplicated.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import json
 import logging
@@ -26,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Literal
 
 from botocore.exceptions import ClientError
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -37,9 +44,13 @@ from services.s3 import client as s3
 log = logging.getLogger(__name__)
 
 
+CONTENT_TYPES = {"json": "application/x-ndjson", "csv": "text/csv"}
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
-    """One delivery stream: a topic to s3://bucket/prefix, errors under error_prefix."""
+    """One delivery stream: a topic to s3://bucket/prefix, errors under error_prefix. JSON
+    records must have `required_fields`; CSV records `csv_fields` fields (0: any number)."""
 
     topic: str
     bucket: str
@@ -51,6 +62,8 @@ class DeliveryConfig:
     group_id: str = ""
     # The folder of an arrival hour, formatted with that hour (Firehose's !{timestamp:...} prefix)
     time_folder: str = "year={0:%Y}/month={0:%m}/day={0:%d}/hour={0:%H}/"
+    record_format: Literal["json", "csv"] = "json"
+    csv_fields: int = 0
 
     @property
     def group(self) -> str:
@@ -79,6 +92,27 @@ def classify(value: bytes | None, required: tuple[str, ...] = ()) -> tuple[dict 
     if missing:
         return None, "missing-fields", f"missing required field(s): {', '.join(missing)}"
     return record, "", ""
+
+
+def csv_line(value: bytes | None, fields: int = 0) -> tuple[bytes | None, str, str]:
+    """(the line to write, "", "") for a good CSV record, else (None, error type, message). The
+    record is kept as it came, one line end added (a record's own final line end is not doubled)."""
+    if not value or not value.strip():
+        return None, "empty-record", "the record is empty"
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, "not-utf8", f"not UTF-8: {exc}"
+    text = text.removesuffix("\n").removesuffix("\r")
+    if "\n" in text or "\r" in text:
+        return None, "multi-line", f"{len(text.splitlines())} lines in one record; a CSV record is one line"
+    try:
+        found = len(next(csv.reader([text], strict=True)))
+    except csv.Error as exc:
+        return None, "not-csv", f"not a CSV line: {exc}"
+    if fields and found != fields:
+        return None, "field-count", f"{found} fields where the stream declares {fields}"
+    return text.encode() + b"\n", "", ""
 
 
 @dataclass
@@ -120,8 +154,11 @@ class Firehose:
 
     # --- S3 -------------------------------------------------------------------------------
     @retry(stop=stop_after_attempt(6), wait=wait_exponential(0.2, max=5), reraise=True)
-    def _put(self, key: str, body: bytes) -> None:
-        self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+    def _put(self, key: str, body: bytes) -> str | None:
+        """Markers and objects: the content type follows the key's extension (.json or .csv).
+        Returns the version id the bucket gave the object (None when it is not versioned)."""
+        return self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=body,
+                                  ContentType=CONTENT_TYPES[key.rsplit(".", 1)[-1]]).get("VersionId")
 
     def _marker(self, partition: int, start: int) -> dict | None:
         try:
@@ -161,9 +198,8 @@ class Firehose:
         if batch.empty:
             batch.start, batch.hour, batch.opened = offset, hour, time.monotonic()
         batch.end = offset
-        record, error, reason = classify(message.value(), self.config.required_fields)
-        if record is not None:
-            line = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        line, error, reason = self._line(message.value())
+        if line is not None:
             batch.good.append(line)
         else:
             line = json.dumps({
@@ -179,13 +215,23 @@ class Firehose:
         elif batch.size >= self.config.buffer_bytes:
             self._flush(batch, "size")
 
+    def _line(self, value: bytes | None) -> tuple[bytes | None, str, str]:
+        """The record as the line to deliver, or (None, error type, message)."""
+        if self.config.record_format == "csv":
+            return csv_line(value, self.config.csv_fields)
+        record, error, reason = classify(value, self.config.required_fields)
+        if record is None:
+            return None, error, reason
+        return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n", "", ""
+
     def _keys(self, batch: Batch) -> dict[str, list[bytes]]:
+        """Data and error objects of a batch; error records are JSON whatever the stream's format."""
         c, h = self.config, batch.hour
         assert h is not None
         folder = c.time_folder.format(h)
-        name = f"{c.topic}-{batch.partition}-{batch.start:020d}-{batch.end:020d}.json"
-        keys = {f"{c.prefix}{folder}{name}": batch.good} if batch.good else {}
-        keys.update({f"{c.error_prefix}{kind}/{folder}{name}": lines for kind, lines in sorted(batch.errors.items())})
+        name = f"{c.topic}-{batch.partition}-{batch.start:020d}-{batch.end:020d}"
+        keys = {f"{c.prefix}{folder}{name}.{c.record_format}": batch.good} if batch.good else {}
+        keys.update({f"{c.error_prefix}{kind}/{folder}{name}.json": lines for kind, lines in sorted(batch.errors.items())})
         return keys
 
     def _flush(self, batch: Batch, reason: str) -> None:
@@ -193,14 +239,16 @@ class Firehose:
             return
         c, objects = self.config, self._keys(batch)
         marker = c.marker_key(batch.partition, batch.start)
-        self._put(marker, json.dumps({"start": batch.start, "end": batch.end, "keys": list(objects)}).encode())
+        marker_version = self._put(marker, json.dumps({"start": batch.start, "end": batch.end,
+                                                       "keys": list(objects)}).encode())
         for key, lines in objects.items():
             body = b"".join(lines)
             self._put(key, body)
             self.stats.objects.append((key, len(body)))
             log.info("s3://%s/%s: %d records, %d bytes (%s)", c.bucket, key, len(lines), len(body), reason)
         self._commit(batch)
-        self.s3.delete_object(Bucket=c.bucket, Key=marker)
+        # in a versioned bucket, deleting the marker's own version leaves no history of it
+        self.s3.delete_object(Bucket=c.bucket, Key=marker, **({"VersionId": marker_version} if marker_version else {}))
         self.stats.records += len(batch.good)
         self.stats.errors += sum(len(v) for v in batch.errors.values())
         self.batches[batch.partition] = Batch(batch.partition)

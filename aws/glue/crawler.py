@@ -4,7 +4,11 @@ its partitions, in the metastore through Trino's hive catalog.
 - Format: by extension (.json/.jsonl/.ndjson, .csv, .parquet), else by content; one per table.
 - Columns: JSON lines -> names and types merged over every sampled record (bigint, double,
   boolean, varchar, row(...), array(...); mixed scalar types become varchar); Parquet -> the
-  footers' schemas; CSV -> the header, all varchar (Trino's CSV format reads varchar only).
+  footers' schemas; CSV -> all varchar (Trino's CSV format reads varchar only), named by the
+  caller's `csv_columns`, else by the header line, else `col0`, `col1`... as Glue names them.
+  Whether a CSV file starts with a header is the caller's `csv_header`, else Glue's rule: the
+  first line is a header when none of its fields is empty or a number, they are distinct, and a
+  later line has a number where the first has text (so a file of text only has no header).
 - Partitions: `key=value` folders between the prefix and the files, as varchar columns.
 - Table: `CREATE TABLE ... WITH (external_location, format, partitioned_by)` when missing;
   `ALTER TABLE ... ADD COLUMN` for new columns; partitions by `system.sync_partition_metadata`.
@@ -13,10 +17,11 @@ its partitions, in the metastore through Trino's hive catalog.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -158,10 +163,56 @@ def _json_columns(uri: str, body: bytes, columns: dict[str, str | None], max_rec
             columns[column_name(name)] = merge_types(columns.get(column_name(name)), json_type(value))
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_header(rows: list[list[str]]) -> bool:
+    """Glue's CSV classifier rule: the first row is a header when its fields are distinct,
+    non-empty and not numbers, and some later row has a number where the first row has text."""
+    first, data = rows[0], rows[1:]
+    if len(set(first)) != len(first) or any(not field.strip() or _is_number(field) for field in first):
+        return False
+    return any(_is_number(row[i]) for row in data for i in range(min(len(row), len(first))))
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How one CSV file reads: whether its first line is a header, and its columns' names."""
+
+    header: bool
+    columns: tuple[str, ...]
+
+
+def csv_layout(uri: str, body: bytes, header: bool | None, names: Sequence[str], max_records: int) -> CsvLayout:
+    lines = body.decode("utf-8", errors="replace").splitlines()[:max_records]
+    rows = [row for row in csv.reader(lines) if row]
+    if not rows:
+        raise CrawlError(f"{uri}: no CSV lines")
+    has_header = looks_like_header(rows) if header is None else header
+    width = len(rows[0])
+    if names:
+        if len(names) != width:
+            raise CrawlError(f"{uri}: {width} fields per line, but {len(names)} column names given ({', '.join(names)})")
+        columns = [column_name(n) for n in names]
+    elif has_header:
+        columns = [column_name(field.strip()) for field in rows[0]]
+    else:
+        columns = [f"col{i}" for i in range(width)]
+    return CsvLayout(has_header, tuple(columns))
+
+
 def crawl(settings: Settings, location: str, database: str, table_prefix: str = "", table: str | None = None,
-          sample_files: int = 1000, sample_bytes: int = 8 << 20, max_records: int = 10_000) -> CrawlResult:
+          sample_files: int = 1000, sample_bytes: int = 8 << 20, max_records: int = 10_000,
+          csv_header: bool | None = None, csv_columns: Sequence[str] = ()) -> CrawlResult:
     """Infer the table under `location` (s3://bucket/prefix/) and create or update it in
-    `database`, named `table`, else `table_prefix` + the folder's name (as Glue names it)."""
+    `database`, named `table`, else `table_prefix` + the folder's name (as Glue names it).
+    CSV files: `csv_header` says whether they start with a header (None: detect it, as Glue
+    does); `csv_columns` names their columns (default: the header's names, else col0, col1...)."""
     try:
         bucket, prefix = parse_uri(location)
     except ValueError as exc:
@@ -195,7 +246,7 @@ def crawl(settings: Settings, location: str, database: str, table_prefix: str = 
 
     columns: dict[str, str | None] = {}
     formats: dict[str, str] = {}
-    csv_header: tuple[list[str], str] | None = None
+    csv_layouts: dict[CsvLayout, str] = {}
     for item in sorted(files, key=lambda i: i["Key"])[-sample_files:]:
         uri = f"s3://{bucket}/{item['Key']}"
         ranged = f"bytes=0-{sample_bytes - 1}"
@@ -216,13 +267,16 @@ def crawl(settings: Settings, location: str, database: str, table_prefix: str = 
                 body = body[: body.rfind(b"\n") + 1]
             _json_columns(uri, body, columns, max_records)
         else:
-            first = body.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
-            header = [column_name(h.strip().strip('"')) for h in first.split(",")]
-            if csv_header and header != csv_header[0]:
-                raise CrawlError(f"{uri}: CSV header {header} differs from {csv_header[0]} of {csv_header[1]}")
-            csv_header = (header, uri)
-            for h in header:
-                columns.setdefault(h, "varchar")
+            if item["Size"] > sample_bytes:
+                body = body[: body.rfind(b"\n") + 1]
+            layout = csv_layout(uri, body, csv_header, csv_columns, max_records)
+            csv_layouts.setdefault(layout, uri)
+            if len(csv_layouts) > 1:
+                raise CrawlError("CSV files that differ: " + "; ".join(
+                    f"{'header' if k.header else 'no header'}, columns {list(k.columns)} (e.g. {v})"
+                    for k, v in csv_layouts.items()) + "; say whether they start with a header (crawl --header / --no-header)")
+            for column in layout.columns:
+                columns.setdefault(column, "varchar")
     if len(formats) > 1:
         raise CrawlError("mixed formats: " + "; ".join(f"{k} (e.g. {v})" for k, v in formats.items()))
     fmt = next(iter(formats))
@@ -243,7 +297,7 @@ def crawl(settings: Settings, location: str, database: str, table_prefix: str = 
         properties = [f"external_location = {quote_literal(result.location)}", f"format = {quote_literal(fmt)}"]
         if partition_keys:
             properties.append("partitioned_by = ARRAY[" + ", ".join(map(quote_literal, partition_keys)) + "]")
-        if fmt == "CSV":
+        if fmt == "CSV" and next(iter(csv_layouts)).header:
             properties.append("skip_header_line_count = 1")
         properties.append(f"extra_properties = MAP(ARRAY['classification'], ARRAY['{fmt.lower()}'])")  # as Glue tags it
         query(settings, f"CREATE TABLE {qualified} ({', '.join(ddl_columns)}) WITH ({', '.join(properties)})")

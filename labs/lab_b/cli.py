@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import track
@@ -117,10 +117,15 @@ def crawl_command(
     database: Annotated[str, typer.Option()] = LAB.database,
     table_prefix: Annotated[str, typer.Option(help="prepended to the folder name")] = "crawler_",
     table: Annotated[str, typer.Option(help="table name (default: prefix + folder name)")] = "",
+    columns: Annotated[str, typer.Option(help="CSV: comma-separated column names (default: the header's, "
+                                              "else col0, col1...)")] = "",
+    header: Annotated[Optional[bool], typer.Option("--header/--no-header",
+                                                  help="CSV: whether the files start with a header (default: detect)")] = None,
 ) -> None:
     """Glue crawler stand-in: infer the schema and partitions under LOCATION and register the table."""
     try:
-        result = crawl(get_settings(), location, database, table_prefix, table or None)
+        result = crawl(get_settings(), location, database, table_prefix, table or None, csv_header=header,
+                       csv_columns=[c.strip() for c in columns.split(",") if c.strip()])
     except CrawlError as exc:
         fail(str(exc))
     grid = Table("column", "type", title=f"{database}.{result.table} ({result.format}, {result.location})")

@@ -7,6 +7,7 @@
     lakelab lab-c versions list|restore BUCKET KEY
     lakelab lab-c quality check|show ...       # data-quality reports
     lakelab lab-c catalog default.processed_sales
+    lakelab lab-c stream send|deliver|crawl    # the KDG's CSV lines -> raw bucket -> table
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.table import Column, Table
 
 from aws.stepfunctions.runs import get_run, list_runs
-from labs.lab_c import quality, versioning, workflow
+from labs.lab_c import quality, stream, versioning, workflow
 from labs.lab_c.watcher import Watcher, start_for_object, watched_location
 from lakelab.cli import lazy_commands
 from lakelab.console import console, fail
@@ -38,6 +39,7 @@ app = typer.Typer(cls=lazy_commands({"etl": "spark_jobs.lab_c:etl"}), no_args_is
                   help="Lab C, the company data lake: ingest, workflow, runs, versions, quality, catalog.")
 app.command("ingest")(ingest_command)
 app.command("generate")(generate_command)
+app.add_typer(stream.app, name="stream")
 
 # ---------------------------------------------------------------- workflow and runs
 

@@ -26,5 +26,6 @@ SERVICE = Service(
     endpoint=lambda s: s.api_url,
     command=_command,
     check=_check,
-    secrets=("api_keys", "trino_api_password", "pg_password"),
+    # the console lists the lake as its own read-nothing S3 user (resources.yaml), not as the admin
+    secrets=("api_keys", "trino_api_password", "pg_password", "console_secret_key"),
 )

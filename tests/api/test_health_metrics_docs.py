@@ -63,7 +63,11 @@ def test_docs_are_open_and_describe_every_endpoint_and_its_errors(settings):
     operations = {(method.upper(), path): op for path, item in spec["paths"].items() for method, op in item.items()}
     assert set(operations) == {("GET", "/query"), ("POST", "/query"), ("GET", "/tables"),
                                ("GET", "/tables/{schema}/{table}"), ("GET", "/health"), ("GET", "/metrics"),
-                               ("GET", "/runs"), ("GET", "/runs/{run_id}")}
+                               ("GET", "/runs"), ("GET", "/runs/{run_id}"), ("GET", "/console/services"),
+                               ("GET", "/console/buckets"), ("GET", "/console/buckets/{bucket}/objects"),
+                               ("GET", "/console/topics"), ("GET", "/kdg/templates"), ("GET", "/kdg/streams"),
+                               ("POST", "/kdg/validate"), ("GET", "/kdg/jobs"), ("POST", "/kdg/jobs"),
+                               ("GET", "/kdg/jobs/{job_id}"), ("POST", "/kdg/jobs/{job_id}/stop")}
     for (method, path), op in operations.items():
         assert op.get("summary"), (method, path)
         if path != "/health":
@@ -73,6 +77,10 @@ def test_docs_are_open_and_describe_every_endpoint_and_its_errors(settings):
         assert {"200", "400", "401", "410", "422", "429", "502", "503", "504"} <= set(operations[(method, "/query")]["responses"])
     assert "413" in operations[("POST", "/query")]["responses"]
     assert {"404", "503"} <= set(operations[("GET", "/tables/{schema}/{table}")]["responses"])
+    assert {"400", "404", "409", "413", "422", "503"} <= set(operations[("POST", "/kdg/jobs")]["responses"])
+    assert {"400", "413", "422"} <= set(operations[("POST", "/kdg/validate")]["responses"])
+    assert {"404", "422", "503"} <= set(operations[("GET", "/console/buckets/{bucket}/objects")]["responses"])
+    assert "503" in operations[("GET", "/console/topics")]["responses"]
     assert spec["components"]["securitySchemes"]["ApiKey"] == {
         "type": "apiKey", "in": "header", "name": "X-API-Key",
         "description": spec["components"]["securitySchemes"]["ApiKey"]["description"]}

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-
 import httpx
 import pytest
 
-from aws.stepfunctions import engine, runs
-
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
-
-
-@pytest.fixture(scope="module")
-def recorded_runs(tmp_path_factory, settings):
-    """One succeeded and one failed run of a throw-away two-state workflow."""
-    name = f"api_runs_test_{uuid.uuid4().hex[:8]}"
-    path = tmp_path_factory.mktemp("wf") / "wf.yaml"
-    path.write_text(json.dumps({
-        "Name": name, "StartAt": "Check",
-        "States": {
-            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "Done"}],
-                      "Default": "Broken"},
-            "Broken": {"Type": "Fail", "Error": "NotOk", "Cause": "input said no"},
-            "Done": {"Type": "Succeed"}}}))
-    workflow = engine.load(path)
-    succeeded = engine.execute(workflow, {"ok": True}, runs.RunStore(settings), settings)
-    failed = engine.execute(workflow, {"ok": False}, runs.RunStore(settings), settings)
-    return name, succeeded, failed
 
 
 def test_runs_lists_the_workflows_runs_newest_first(gateway, recorded_runs):

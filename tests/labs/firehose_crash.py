@@ -21,10 +21,11 @@ class CrashingFirehose(Firehose):
         super().__init__(settings, config)
         self.point = point
 
-    def _put(self, key: str, body: bytes) -> None:
-        super()._put(key, body)
+    def _put(self, key: str, body: bytes) -> str | None:
+        version = super()._put(key, body)
         if self.point == "after-marker" and key.startswith("_firehose/"):
             self._crash()
+        return version
 
     def _commit(self, batch: Batch) -> None:
         if self.point == "after-data":

@@ -4,6 +4,8 @@ import json
 import os
 import random
 import signal
+import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -71,6 +73,71 @@ def test_bad_templates_are_refused(tmp_path):
         load_template(str(broken))
     with pytest.raises(TemplateError, match="no template"):
         load_template("no_such_profile")
+
+
+def _error(text: str) -> TemplateError:
+    with pytest.raises(TemplateError) as caught:
+        Template.parse("t", text)
+    return caught.value
+
+
+def test_errors_name_the_line_and_column_of_the_template():
+    unknown = _error('{\n  "a": 1,\n  "b": {{nope.zzzQq}}\n}')
+    assert (unknown.line, unknown.column) == (3, 8) and "unknown placeholder {{nope.zzzQq}}" in unknown.reason
+    missing_comma = _error('{\n  "a": {{random.number(5)}}\n  "b": 2\n}')
+    assert (missing_comma.line, missing_comma.column) == (3, 3)
+    assert missing_comma.reason == "does not render to JSON: Expecting ',' delimiter"
+    unclosed = _error('{{name.firstName},{{name.lastName}}')
+    assert (unclosed.line, unclosed.column) == (1, 1) and "starts no placeholder" in unclosed.reason
+    bad_arguments = _error('{"a": 1,\n "b": {{random.arrayElement(5)}}}')
+    assert (bad_arguments.line, bad_arguments.column) == (2, 7) and "cannot render" in bad_arguments.reason
+    assert str(bad_arguments).startswith("line 2, column 7: ")
+
+
+def test_text_templates_render_the_text_as_it_is():
+    template = Template.parse("t", '{{name.firstName}},"{{address.city}}",{{random.number(70)}},{{random.boolean}}')
+    assert template.format == "text"
+    first, city, number, flag = template.render(_ctx()).split(",")
+    assert first and city.startswith('"') and city.endswith('"') and 0 <= int(number) <= 70
+    assert flag in ("true", "false")
+    assert Template.parse("t", '{"a": 1}').format == "json"
+    assert Template.parse("t", "[{{random.number(3)}}] a log line").render(_ctx()).endswith("] a log line")
+
+
+def test_the_company_lab_template_is_a_csv_line():
+    template = load_template("company_people")
+    assert template.format == "text" and template.text == \
+        "{{name.firstName}},{{name.lastName}},{{random.number(70)}},{{internet.ip}}"
+    line = template.render(_ctx())
+    first, last, age, ip = line.split(",")
+    assert "\n" not in line and first and last and 0 <= int(age) <= 70 and ip.count(".") == 3
+
+
+def test_text_records_are_sent_as_text_without_a_key(monkeypatch):
+    template = Template.parse("csv", "{{name.firstName}},{{random.number(9)}}")
+    generator = Generator("127.0.0.1:1", topic="people", profile=template)
+    produced = []
+
+    def produce(topic, value, key, on_delivery):
+        produced.append((topic, value, key))
+
+    monkeypatch.setattr(generator, "producer", type("P", (), {"produce": staticmethod(produce),
+                                                              "flush": staticmethod(lambda timeout: 0)})())
+    generator.send(generator.records(3))
+    assert [(topic, key) for topic, _, key in produced] == [("people", None)] * 3
+    assert all(value.decode().count(",") == 1 for _, value, _ in produced)
+
+
+def test_stop_ends_a_run_between_two_sends(monkeypatch):
+    generator = Generator("127.0.0.1:1", topic="unused", profile="iot_2", rate=5)
+    monkeypatch.setattr(generator, "send", lambda records: len(records))
+    stop = threading.Event()
+    worker = threading.Thread(target=generator.run, kwargs={"stop": stop})
+    worker.start()
+    time.sleep(0.5)
+    stop.set()
+    worker.join(2)
+    assert not worker.is_alive() and 1 <= generator.stats.sent <= 4
 
 
 def test_moment_formats():
