@@ -65,6 +65,16 @@ class DeliveryConfig:
     record_format: Literal["json", "csv"] = "json"
     csv_fields: int = 0
 
+    @classmethod
+    def declared(cls, settings: Settings, topic: str, bucket: str, prefix: str, error_prefix: str = "",
+                 buffer_bytes: int = 0, buffer_seconds: float = 0.0, **options) -> DeliveryConfig:
+        """A stream as the CLI declares it: the prefix ends with /, errors default to
+        PREFIX-without-/ + `_errors/`, and buffering hints left at 0 come from the settings."""
+        prefix = prefix.rstrip("/") + "/"
+        return cls(topic=topic, bucket=bucket, prefix=prefix, error_prefix=error_prefix or prefix.rstrip("/") + "_errors/",
+                   buffer_bytes=buffer_bytes or settings.firehose_buffer_bytes,
+                   buffer_seconds=buffer_seconds or settings.firehose_buffer_seconds, **options)
+
     @property
     def group(self) -> str:
         digest = hashlib.sha1(f"{self.bucket}/{self.prefix}".encode()).hexdigest()[:8]

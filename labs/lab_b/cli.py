@@ -58,12 +58,8 @@ def deliver(
     """Firehose stand-in: topic -> NDJSON objects under PREFIX/year=/month=/day=/hour=/ (arrival time)."""
     setup_logging()
     settings = get_settings()
-    prefix = prefix.rstrip("/") + "/"
-    config = DeliveryConfig(topic=topic, bucket=bucket, prefix=prefix,
-                            error_prefix=error_prefix or prefix.rstrip("/") + "_errors/",
-                            buffer_bytes=buffer_bytes or settings.firehose_buffer_bytes,
-                            buffer_seconds=buffer_seconds or settings.firehose_buffer_seconds,
-                            required_fields=tuple(f.strip() for f in require.split(",") if f.strip()))
+    config = DeliveryConfig.declared(settings, topic, bucket, prefix, error_prefix, buffer_bytes, buffer_seconds,
+                                     required_fields=tuple(f.strip() for f in require.split(",") if f.strip()))
     console.print(f"delivering {topic} -> s3://{bucket}/{config.prefix} (errors: {config.error_prefix}), "
                   f"flush at {config.buffer_bytes} bytes or {config.buffer_seconds:g} s; group {config.group}")
     stats = run_until_signalled(settings, config, idle_exit or None)

@@ -70,12 +70,8 @@ def deliver(
     """Firehose stand-in for CSV records: each record one line of PREFIX/year=/month=/day=/hour=/*.csv."""
     setup_logging()
     settings = get_settings()
-    prefix = prefix.rstrip("/") + "/"
-    config = DeliveryConfig(topic=topic, bucket=bucket, prefix=prefix,
-                            error_prefix=error_prefix or prefix.rstrip("/") + "_errors/",
-                            buffer_bytes=buffer_bytes or settings.firehose_buffer_bytes,
-                            buffer_seconds=buffer_seconds or settings.firehose_buffer_seconds,
-                            record_format="csv", csv_fields=fields)
+    config = DeliveryConfig.declared(settings, topic, bucket, prefix, error_prefix, buffer_bytes, buffer_seconds,
+                                     record_format="csv", csv_fields=fields)
     console.print(f"delivering {topic} -> s3://{bucket}/{config.prefix} as CSV lines (errors: {config.error_prefix}), "
                   f"flush at {config.buffer_bytes} bytes or {config.buffer_seconds:g} s")
     stats = run_until_signalled(settings, config, idle_exit or None)
