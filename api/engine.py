@@ -232,7 +232,7 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(settings.api_trino_threads, thread_name_prefix="trino")
-        self.http = httpx.AsyncClient(timeout=3, verify=str(tls.ca_file(settings)), auth=(
+        self.http = httpx.AsyncClient(timeout=3, verify=tls.client_context(settings), auth=(
             settings.trino_api_user, settings.trino_api_password.get_secret_value()))
         self.cursors: OrderedDict[str, Execution] = OrderedDict()
         self._sweeper: asyncio.Task | None = None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import httpx
 
 from api.models import ServiceHealth
+from lakelab import tls
 from lakelab.settings import Settings
 from services.connect.client import connector_plugins
 from services.kafka import client as kafka
@@ -45,7 +46,7 @@ def metastore_databases(settings: Settings) -> str:
 
 
 def trino_info(settings: Settings) -> str:
-    response = httpx.get(f"{settings.trino_url}/v1/info", timeout=CHECK_TIMEOUT_S)
+    response = httpx.get(f"{settings.trino_url}/v1/info", timeout=CHECK_TIMEOUT_S, verify=tls.client_context(settings))
     info = response.json() if response.status_code == 200 else {}
     if response.status_code != 200 or info.get("starting", True):
         raise RuntimeError("starting" if info.get("starting") else f"HTTP {response.status_code}")

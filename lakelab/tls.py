@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -28,6 +29,11 @@ def ca_file(settings: Settings) -> Path:
     """The CA certificate clients trust (made on first use)."""
     _ensure_ca(settings)
     return folder(settings) / "ca.crt"
+
+
+def client_context(settings: Settings) -> ssl.SSLContext:
+    """TLS for a client of the stack's servers (httpx's `verify=`): the stack's CA only."""
+    return ssl.create_default_context(cafile=str(ca_file(settings)))
 
 
 def certificate(settings: Settings, name: str, hosts: tuple[str, ...]) -> tuple[Path, Path]:

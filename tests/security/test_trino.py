@@ -28,7 +28,7 @@ def _as_api(settings, sql: str) -> list:
 
 
 def test_no_client_gets_in_without_the_password(stack):
-    https = httpx.Client(verify=str(tls.ca_file(stack)), trust_env=False)
+    https = httpx.Client(verify=tls.client_context(stack), trust_env=False)
     anonymous = https.post(f"{stack.trino_url}/v1/statement", content="SELECT 1", headers={"X-Trino-User": "anyone"})
     assert anonymous.status_code == 401
     for user in ("anyone", stack.trino_user, stack.trino_api_user):
