@@ -79,6 +79,7 @@ ENGINE_VERSION = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "At
 KEPT_RESULTS = 64  # results of the latest queries kept in memory for GetQueryResults
 MAX_PAGE = 1000
 TRINO_REQUEST_TIMEOUT_S = 300
+CANCEL_WAIT_S = 5.0  # StopQueryExecution waits this long for a query being submitted to have a Trino id
 DML_KEYWORDS = {"SELECT", "WITH", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE", "UNLOAD"}
 UTILITY_KEYWORDS = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "USE"}
 
@@ -187,7 +188,8 @@ class AthenaProvider(Provider):
         with self._lock:
             running = list(self._executions.values())
         for execution in running:
-            execution.cancelled.set()
+            if execution.state not in FINAL_STATES:
+                self._cancel(execution, wait_s=0)  # a query must not outlive the endpoint in Trino
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.store.close()
 
@@ -263,14 +265,26 @@ class AthenaProvider(Provider):
         execution = self._execution(params["QueryExecutionId"])
         if execution.state in FINAL_STATES:
             return {}
-        execution.cancelled.set()
-        cursor = execution.cursor
-        if cursor is not None:
-            try:
-                cursor.cancel()
-            except (TrinoQueryError, OSError) as exc:
-                log.warning("query %s: Trino did not take the cancel: %s", execution.id, exc)
+        self._cancel(execution, wait_s=CANCEL_WAIT_S)
         return {}
+
+    def _cancel(self, execution: Execution, wait_s: float) -> None:
+        """Mark the execution cancelled and cancel its Trino query. A query being submitted has no
+        Trino id yet: wait (up to `wait_s`) until it has one; one not submitted yet never will be
+        (`_run` checks the mark before submitting)."""
+        execution.cancelled.set()
+        deadline = time.monotonic() + wait_s
+        while execution.state not in FINAL_STATES:
+            cursor = execution.cursor
+            if cursor is not None and cursor.query_id:
+                try:
+                    cursor.cancel()
+                except (TrinoQueryError, OSError) as exc:
+                    log.warning("query %s: Trino did not take the cancel: %s", execution.id, exc)
+                return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
 
     def get_query_results(self, context: RequestContext, params: dict) -> dict:
         execution = self._execution(params["QueryExecutionId"])
@@ -308,6 +322,9 @@ class AthenaProvider(Provider):
                          error=(2, 1000, False))
             return
         translated = time.monotonic()
+        if execution.cancelled.is_set():  # stopped before it reached Trino
+            self._finish(execution, "CANCELLED", accepted, began, translated, translated, reason="Query cancelled by user")
+            return
         connection = trino_connection(self.settings, TRINO_CATALOG, schema, request_timeout=TRINO_REQUEST_TIMEOUT_S,
                                       timezone="UTC", legacy_primitive_types=True, source="lakelab-athena")
         cursor = connection.cursor()
