@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     connect_url: str = "http://127.0.0.1:8083"
     api_url: str = "http://127.0.0.1:8000"
     gateway_url: str = "http://127.0.0.1:8088"
+    # JupyterLab, an optional service (`lakelab up jupyter`); 8888 is SeaweedFS's filer. It starts
+    # only with a token from the env file: no working token ships with the project.
+    jupyter_url: str = "http://127.0.0.1:8890"
+    jupyter_token: SecretStr = SecretStr("")
 
     api_keys: str = "dev-key-change-me"
     # Query API limits (issue 6). A page never holds more than api_page_rows rows; a query never
