@@ -7,6 +7,8 @@
     lakelab lab-c versions list|restore BUCKET KEY
     lakelab lab-c quality check|show ...       # data-quality reports
     lakelab lab-c catalog default.processed_sales
+    lakelab lab-c check                        # which parts of the lab are done, the hint for the next
+    lakelab lab-c reset                        # the lab back to its start (uploads, table, runs)
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from rich.table import Column, Table
 
 from aws.stepfunctions.runs import get_run, list_runs
 from labs.lab_c import quality, versioning, workflow
+from labs.lab_c.check import check
+from labs.lab_c.reset import reset_command
 from labs.lab_c.watcher import Watcher, start_for_object, watched_location
 from lakelab.cli import lazy_commands
 from lakelab.console import console, fail
@@ -38,6 +42,8 @@ app = typer.Typer(cls=lazy_commands({"etl": "spark_jobs.lab_c:etl"}), no_args_is
                   help="Lab C, the company data lake: ingest, workflow, runs, versions, quality, catalog.")
 app.command("ingest")(ingest_command)
 app.command("generate")(generate_command)
+app.command("check")(check)
+app.command("reset")(reset_command)
 
 # ---------------------------------------------------------------- workflow and runs
 
