@@ -4,8 +4,9 @@ Everything goes through the services' clients."""
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 from trino.exceptions import TrinoUserError
 
 from lakelab.settings import Settings
@@ -25,6 +26,12 @@ def topic_partitions(admin: AdminClient, topic: str) -> list[int] | None:
     return sorted(found.partitions)
 
 
+@retry(retry=retry_if_exception_type(KafkaException), stop=stop_after_delay(15), wait=wait_fixed(0.5), reraise=True)
+def watermarks(consumer: Consumer, topic: str, partition: int) -> tuple[int, int]:
+    """(low, high) offsets of a partition; a topic created a moment ago may have no leader yet."""
+    return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+
+
 def topic_records(settings: Settings, topic: str) -> int | None:
     """Records the topic holds now (high minus low watermark, over its partitions); None: no topic."""
     partitions = topic_partitions(kafka_admin(settings), topic)
@@ -35,7 +42,7 @@ def topic_records(settings: Settings, topic: str) -> int | None:
     try:
         total = 0
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            low, high = watermarks(consumer, topic, partition)
             total += high - low
         return total
     finally:
@@ -51,7 +58,7 @@ def topic_values(settings: Settings, topic: str, limit_per_partition: int = 20_0
     try:
         ranges = {}
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            low, high = watermarks(consumer, topic, partition)
             if high > low:
                 ranges[partition] = (max(low, high - limit_per_partition), high)
         consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in ranges.items()])
