@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lakelab.console import console as stdout
+from lakelab.console import fail
 
 
 @dataclass
@@ -40,6 +41,18 @@ def show(console: Console, lab: str, steps: list[Step]) -> bool:
         return True
     console.print(f"[bold]next:[/] {pending.task}, {pending.title}: {pending.hint}", highlight=False)
     return False
+
+
+def check_or_fail(lab: str, read_steps: Callable[[], list[Step]]) -> None:
+    """The `check` commands: read the lab's steps and show them; exit 1 while a step is not done,
+    or with one line when the stack does not answer."""
+    try:
+        steps = read_steps()
+    except Exception as exc:  # noqa: BLE001 - any server that does not answer: say which, not a traceback
+        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        fail(f"could not read the lab's state ({type(exc).__name__}: {reason}); is the stack up? (lakelab status)")
+    if not show(stdout, lab, steps):
+        raise typer.Exit(1)
 
 
 def confirm_and_print(lab: str, yes: bool, reset: Callable[[], list[str]]) -> None:

@@ -13,8 +13,7 @@ import typer
 from hudi import HudiTableBuilder
 
 from labs.probes import bucket_exists, topic_records, topic_values, trino_rows
-from labs.report import Step, show
-from lakelab.console import console
+from labs.report import Step, check_or_fail
 from lakelab.resources import resources
 from lakelab.settings import Settings, get_settings
 
@@ -98,5 +97,4 @@ def check(
     table: Annotated[str, typer.Option(help="the lab's Hudi table")] = LAB.table,
 ) -> None:
     """Which steps of Lab A are done, read from the stack; the hint for the next one."""
-    if not show(console, "Lab A (seed 000): dynamic schema, in-place updates", steps(get_settings(), topic, table)):
-        raise typer.Exit(1)
+    check_or_fail("Lab A (seed 000): dynamic schema, in-place updates", lambda: steps(get_settings(), topic, table))

@@ -11,8 +11,7 @@ import typer
 from aws.athena.sql import run
 from labs.lab_b.reconcile import reconcile_counts
 from labs.probes import bucket_exists, object_count, topic_records, trino_rows
-from labs.report import Step, show
-from lakelab.console import console
+from labs.report import Step, check_or_fail
 from lakelab.resources import resources
 from lakelab.settings import ROOT, Settings, get_settings
 
@@ -94,5 +93,4 @@ def steps(settings: Settings, topic: str = LAB.topic, alerts_topic: str = LAB.al
 
 def check(topic: Annotated[str, typer.Option(help="the trades topic")] = LAB.topic) -> None:
     """Which exercises of Lab B are done, read from the stack; the hint for the next one."""
-    if not show(console, "Lab B (seed 003): near-real-time crypto trades", steps(get_settings(), topic)):
-        raise typer.Exit(1)
+    check_or_fail("Lab B (seed 003): near-real-time crypto trades", lambda: steps(get_settings(), topic))

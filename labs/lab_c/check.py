@@ -13,8 +13,7 @@ import typer
 from aws.stepfunctions.runs import list_runs
 from labs.lab_c.quality import QUALITY_PREFIX
 from labs.probes import bucket_exists, object_count, trino_rows
-from labs.report import Step, show
-from lakelab.console import console
+from labs.report import Step, check_or_fail
 from lakelab.resources import resources
 from lakelab.settings import Settings, get_settings
 from services.s3.client import get_client as s3_client
@@ -93,5 +92,4 @@ def steps(settings: Settings, sales_prefix: str = f"{LAB.dataset}/", table: str 
 
 def check(table: Annotated[str, typer.Option(help="the processed table")] = LAB.qualified_table) -> None:
     """Which parts of Lab C are done, read from the stack; the hint for the next one."""
-    if not show(console, "Lab C (seed 001): the company data lake", steps(get_settings(), table=table)):
-        raise typer.Exit(1)
+    check_or_fail("Lab C (seed 001): the company data lake", lambda: steps(get_settings(), table=table))

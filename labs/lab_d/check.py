@@ -12,8 +12,7 @@ from psycopg import sql
 
 from labs.lab_d.verify import compare
 from labs.probes import topic_records, trino_rows
-from labs.report import Step, show
-from lakelab.console import console
+from labs.report import Step, check_or_fail
 from lakelab.resources import resources
 from lakelab.settings import Settings, get_settings
 from services.connect import client as connect
@@ -77,5 +76,4 @@ def steps(settings: Settings, schema: str = "public", connector: str = LAB.conne
 
 def check(schema: Annotated[str, typer.Option(help="source schema")] = "public") -> None:
     """Which steps of Lab D are done, read from the stack; the hint for the next one."""
-    if not show(console, "Lab D (seed 002): change data capture", steps(get_settings(), schema)):
-        raise typer.Exit(1)
+    check_or_fail("Lab D (seed 002): change data capture", lambda: steps(get_settings(), schema))

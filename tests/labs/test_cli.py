@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 
 from labs.cli import lab_home
-from labs.report import Step, show
+from labs.report import Step, check_or_fail, show
 
 pytestmark = pytest.mark.unit
 
@@ -34,3 +34,12 @@ def test_the_report_shows_every_step_and_the_hint_of_the_first_not_done():
     assert "1/3 steps done" in text
     assert "next: Task 2, send records: lakelab lab-x generate" in text
     assert "lakelab sql" not in text.split("next:")[1]
+
+
+def test_a_check_that_cannot_reach_the_stack_says_so_in_one_line(capsys):
+    def unreachable():
+        raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+    with pytest.raises(typer.Exit):
+        check_or_fail("Lab X", unreachable)
+    assert "could not read the lab's state (ConnectionRefusedError" in " ".join(capsys.readouterr().err.split())
