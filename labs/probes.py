@@ -19,8 +19,9 @@ from services.trino.client import query
 
 
 def topic_partitions(admin: AdminClient, topic: str) -> list[int] | None:
-    """The topic's partitions, or None when there is no such topic."""
-    found = admin.list_topics(topic, timeout=10).topics.get(topic)
+    """The topic's partitions, or None when there is no such topic. All topics are listed: asking
+    for one by name would have a broker that auto-creates topics create it."""
+    found = admin.list_topics(timeout=10).topics.get(topic)
     if found is None or found.error is not None:
         return None
     return sorted(found.partitions)
