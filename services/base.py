@@ -39,6 +39,9 @@ class Service:
     env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
     ports: Callable[[Settings], list[int]] | None = None  # default: the endpoint's port
     secrets: tuple[str, ...] = ()  # the secret settings the process reads from its environment
+    # started only when named (`lakelab up jupyter`), never by a plain `lakelab up`; not running
+    # is then "not started", not a failure
+    optional: bool = False
 
     def ports_of(self, settings: Settings) -> list[int]:
         """The ports the service listens on."""
