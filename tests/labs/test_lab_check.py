@@ -6,7 +6,6 @@ the real default names is driven through the CLI up to its question, and answere
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
