@@ -54,7 +54,8 @@ def test_a_notebook_runs_top_to_bottom_against_the_stack(stack: Settings, path: 
         executed.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, executed)
         stack.logs_dir.mkdir(parents=True, exist_ok=True)
-        with open(stack.logs_dir / "notebooks.log", "a") as log:
+        log_fd = os.open(stack.logs_dir / "notebooks.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(log_fd, "a") as log:
             log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {path.name} {seconds:.1f} s\n")
         record_property("execution_seconds", round(seconds, 1))
         print(f"{path.name}: executed in {seconds:.1f} s (outputs: {executed})")
