@@ -39,10 +39,18 @@ class Service:
     env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
     ports: Callable[[Settings], list[int]] | None = None  # default: the endpoint's port
     secrets: tuple[str, ...] = ()  # the secret settings the process reads from its environment
+    # the secret settings its prepare step writes into its private (0600) config files; they never
+    # reach the process's environment
+    config_secrets: tuple[str, ...] = ()
 
     def ports_of(self, settings: Settings) -> list[int]:
         """The ports the service listens on."""
         return self.ports(settings) if self.ports else [settings.port_of(self.endpoint(settings))]
+
+    def container_secrets(self) -> list[str]:
+        """The environment names of the secrets its container gets in compose mode: those its
+        process reads and those its prepare step writes into its config files."""
+        return sorted({f"LAKELAB_{name.upper()}" for name in (*self.secrets, *self.config_secrets)})
 
 
 def http_get(url: str, what: str) -> httpx.Response:
