@@ -29,7 +29,7 @@ from rich.console import Console
 from lakelab import tls
 from lakelab.settings import ROOT, Settings
 from services.base import venv_bin
-from services.registry import SCALE_OUT, SERVICES, by_name
+from services.registry import SCALE_OUT, SERVICES
 from services.s3 import security as seaweedfs
 from services.supervisor import port_owner
 from services.trino.service import HOSTS as TRINO_HOSTS
@@ -266,8 +266,9 @@ def up(settings: Settings, names: Iterable[str] | None = None) -> float:
 
     require_daemon()
     wanted = list(names) if names else default_services()
-    for name in wanted:
-        by_name(name)  # a clear error for an unknown name
+    known = config(settings)["services"]
+    if unknown := [name for name in wanted if name not in known]:
+        raise ComposeError(f"unknown service {', '.join(map(repr, unknown))}; docker-compose.yml has {', '.join(known)}")
     prepare_mounted_secrets(settings)
     published = published_ports(settings)
     check_endpoints(settings, published)

@@ -63,7 +63,8 @@ def test_a_hudi_table_a_topic_and_a_workflow_run_survive_down_and_up(stack, uniq
     written = subprocess.run([sys.executable, str(script), table], cwd=ROOT, capture_output=True, text=True,
                              timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert written.returncode == 0, written.stderr[-3000:]
-    for future in kafka_admin(stack).create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)]).values():
+    admin = kafka_admin(stack)  # alive until its futures resolve
+    for future in admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)]).values():
         future.result()
     producer = Producer({"bootstrap.servers": stack.kafka_bootstrap, "acks": "all"})
     for n in range(3):
@@ -86,4 +87,6 @@ def test_a_hudi_table_a_topic_and_a_workflow_run_survive_down_and_up(stack, uniq
     finally:
         metastore(stack).drop_table("default", table)
         delete_prefix(stack, f"s3a://warehouse/{table}/")
-        kafka_admin(stack).delete_topics([topic])
+        admin = kafka_admin(stack)
+        for future in admin.delete_topics([topic]).values():
+            future.result()

@@ -32,11 +32,20 @@ def scaled(stack):
     compose.down(stack, SCALE)
 
 
+# run in the worker's container, with its settings: its web UI is not published
+WORKER_STATE = """
+import urllib.request
+from lakelab.settings import get_settings
+from services.spark.service import own_address
+settings = get_settings()
+url = f"http://{own_address(settings)}:{settings.spark_worker_ui_port}/json/"
+print(urllib.request.urlopen(url, timeout=10).read().decode())
+"""
+
+
 def _worker_state(settings: Settings) -> dict:
-    """The Spark worker's own account of the executors it ran (its web UI's JSON, inside the network)."""
-    url = f"http://spark-worker:{settings.spark_worker_ui_port}/json/"
-    read = compose.exec_in(settings, "spark-worker", "python", "-c",
-                           f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).read().decode())")
+    """The Spark worker's own account of the executors it ran (its web UI's JSON)."""
+    read = compose.exec_in(settings, "spark-worker", "python", "-c", WORKER_STATE)
     assert read.returncode == 0, read.stderr
     return json.loads(read.stdout)
 
@@ -50,7 +59,7 @@ def test_lab_a_streams_into_hudi_with_executors_on_the_worker(scaled, unique):
         future.result()
     try:
         Generator(scaled.kafka_bootstrap, topic=topic, profile="iot_4", devices=device_pool(DEVICES, 1),
-                  device_order="cycle", seed=1).run(count=DEVICES * 2)
+                  device_order="cycle", rate=0, seed=1).run(count=DEVICES * 2)
         # the job as a user starts it, in the cluster's container: its driver there, executors on the worker
         job = compose.exec_in(scaled, "spark-worker", "lakelab", "lab-a", "stream", "--topic", topic,
                               "--dlq-topic", dead_letters, "--table", table, "--path", path, "--once")
@@ -62,14 +71,22 @@ def test_lab_a_streams_into_hudi_with_executors_on_the_worker(scaled, unique):
     finally:
         metastore(scaled).drop_table("default", table)
         delete_prefix(scaled, path + "/")
-        admin.delete_topics([topic, dead_letters])
+        for future in admin.delete_topics([topic, dead_letters]).values():
+            future.result()
 
 
-def test_two_trino_nodes_are_active_and_share_a_query(scaled):
+def test_two_trino_nodes_are_active_and_share_a_query(scaled, unique):
     nodes = query(scaled, "SELECT node_id, coordinator FROM system.runtime.nodes WHERE state = 'active'")
     assert sorted(coordinator for _, coordinator in nodes) == [False, True], nodes
-    cursor = trino(scaled).cursor()
-    cursor.execute("SELECT x % 7, count(*) FROM UNNEST(sequence(1, 200000)) AS t(x) GROUP BY 1")
-    assert sum(count for _, count in cursor.fetchall()) == 200000
-    tasks = query(scaled, f"SELECT DISTINCT node_id FROM system.runtime.tasks WHERE query_id = '{cursor.query_id}'")
-    assert {node for (node,) in tasks} == {node for node, _ in nodes}
+    table = f"hive.default.scale_{unique}"  # four files: four splits to share out
+    query(scaled, f"CREATE TABLE {table} AS SELECT x FROM UNNEST(sequence(1, 10000)) AS t(x)")
+    try:
+        for part in range(1, 4):
+            query(scaled, f"INSERT INTO {table} SELECT x + {part * 10000} FROM UNNEST(sequence(1, 10000)) AS t(x)")
+        cursor = trino(scaled).cursor()
+        cursor.execute(f"SELECT x % 7, count(*) FROM {table} GROUP BY 1")
+        assert sum(count for _, count in cursor.fetchall()) == 40000
+        tasks = query(scaled, f"SELECT DISTINCT node_id FROM system.runtime.tasks WHERE query_id = '{cursor.query_id}'")
+        assert {node for (node,) in tasks} == {node for node, _ in nodes}
+    finally:
+        query(scaled, f"DROP TABLE IF EXISTS {table}")
