@@ -107,7 +107,8 @@ def extract(archive: Path, dest: Path, keep: Callable[[str], bool]) -> None:
             for member in tar:
                 bar.update(task, completed=raw.tell())
                 if keep(member.name):
-                    tar.extract(member, tmp, filter="tar")
+                    # the `filter` argument (PEP 706) came with Python 3.11.4; Debian 12's is 3.11.2
+                    tar.extract(member, tmp, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
             bar.update(task, completed=size)
     top = next(tmp.iterdir())
     shutil.rmtree(dest, ignore_errors=True)

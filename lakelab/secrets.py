@@ -7,12 +7,13 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 from lakelab.resources import resources
-from lakelab.settings import ROOT
+from lakelab.settings import ROOT, Settings
 
 ENV_FILE = ROOT / ".env"
 # Values that have shipped as examples (in .env.sample and the docs): never accepted as secrets.
@@ -42,7 +43,11 @@ def generated_names() -> dict[str, str]:
 
 def ensure_env_file(path: Path = ENV_FILE) -> list[str]:
     """Add to `path` (created 0600) every credential that neither it nor the environment sets;
-    returns the names added. Safe when several processes start at once (the file is locked)."""
+    returns the names added. Safe when several processes start at once (the file is locked).
+    Nothing is generated where `generate_secrets` is off: in a container, which gets the secrets
+    of its own service from compose."""
+    if not Settings().generate_secrets:
+        return []
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "r+") as env_file:
         fcntl.flock(env_file, fcntl.LOCK_EX)
@@ -65,11 +70,13 @@ def _ends_with_newline(path: Path) -> bool:
         return file.read(1) == b"\n"
 
 
-def refuse_shipped_examples(values: dict[str, str]) -> None:
-    """Raise when a secret (or one of the comma-separated API keys) holds a shipped example."""
-    secret_names = [name for name, default in generated_names().items() if not default]
+def refuse_shipped_examples(values: dict[str, str], names: Iterable[str] | None = None) -> None:
+    """Raise when a secret (or one of the comma-separated API keys) is empty or holds a shipped
+    example: any of the stack's, or those of `names` (the ones a container got)."""
+    secret_names = list(names) if names is not None else [name for name, default in generated_names().items()
+                                                           if not default]
     shipped = [name for name in secret_names
                if any(part.strip() in SHIPPED_EXAMPLES for part in values.get(name, "").split(","))]
     if shipped:
-        raise SecretsError(f"{', '.join(shipped)}: a shipped example is not a secret. Delete these lines from "
-                           f"{ENV_FILE} (or unset them) and random values are generated at the next start.")
+        raise SecretsError(f"{', '.join(shipped)}: a shipped example is not a secret (nor is an empty value). Delete "
+                           f"these lines from {ENV_FILE} (or unset them) and random values are generated at the next start.")

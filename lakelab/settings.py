@@ -13,12 +13,13 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 # A process is given only the secrets it uses (Settings.child_env); the others read as empty.
 NO_SECRET = SecretStr("")
+LOOPBACK = "127.0.0.1"
 
 
 class Settings(BaseSettings):
@@ -34,12 +35,33 @@ class Settings(BaseSettings):
     mode: Literal["native", "compose"] = "native"
     cache_dir: Path = Path("~/.cache/lakelab").expanduser()
     state_dir: Path = ROOT / ".lakelab"
+    # Where the servers listen: loopback natively; every interface of its container in compose
+    # mode (the image sets 0.0.0.0), where only the ports published on 127.0.0.1 reach the host.
+    bind_host: str = LOOPBACK
+    # No secret is ever made inside a container: compose hands each one the secrets of its service.
+    generate_secrets: bool = True
 
-    s3_endpoint: str = "http://127.0.0.1:8333"
+    # Each server's port: natively where it listens, in compose mode the port published on the
+    # host's 127.0.0.1 (docker-compose.yml reads the same LAKELAB_*_PORT names). The endpoints
+    # below default to 127.0.0.1 with these ports; inside the compose network the image's
+    # environment names each service instead (http://s3:8333, ...).
+    s3_port: int = 8333
+    kafka_port: int = 9092
+    pg_port: int = 5433
+    metastore_port: int = 9083
+    trino_port: int = 8443
+    connect_port: int = 8083
+    api_port: int = 8000
+    gateway_port: int = 8088
+    aws_port: int = 4566
+    jupyter_port: int = 8890
+
+    s3_endpoint: str = ""  # default http://127.0.0.1:<s3_port>
     # SeaweedFS's own servers beside its S3 gateway: the filer (object events come from its
-    # metadata stream), the master, the volume server and the admin server (its UI is off); each
-    # also listens on its port + 10000 (gRPC)
+    # metadata stream, over its gRPC port), the master, the volume server and the admin server
+    # (its UI is off); each of the last three also listens on its port + 10000 (gRPC)
     s3_filer_port: int = 8888
+    s3_filer_grpc_port: int = 18888
     s3_master_port: int = 9333
     s3_volume_port: int = 9340
     s3_admin_port: int = 23646
@@ -47,17 +69,21 @@ class Settings(BaseSettings):
     s3_access_key: str = "lakelab"
     s3_secret_key: SecretStr = NO_SECRET
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: str = ""  # default 127.0.0.1:<kafka_port>
+    # Clients outside the compose network (the host) get their own listener, advertised as this
+    # address; empty natively, where kafka_bootstrap serves everyone
+    kafka_external_bootstrap: str = ""
     kafka_controller_port: int = 9093
 
-    pg_host: str = "127.0.0.1"
-    pg_port: int = 5433
+    pg_host: str = LOOPBACK
     pg_user: str = "lakelab"
     pg_password: SecretStr = NO_SECRET
 
-    metastore_uri: str = "thrift://127.0.0.1:9083"
-    trino_url: str = "https://127.0.0.1:8443"
+    metastore_uri: str = ""  # default thrift://127.0.0.1:<metastore_port>
+    trino_url: str = ""  # default https://127.0.0.1:<trino_port>
     trino_internal_port: int = 8080  # the nodes' own HTTP port
+    trino_heap: str = "2G"  # -Xmx of each Trino node; a node may use half of it for one query
+    trino_coordinator: bool = True  # false: a worker node of the coordinator at trino_url
     # Trino asks every client for a password: the stack's own user (jobs, tools, tests), the
     # query API's read-only user; nodes of one cluster share a secret
     trino_user: str = "lakelab"
@@ -65,14 +91,14 @@ class Settings(BaseSettings):
     trino_api_user: str = "api"
     trino_api_password: SecretStr = NO_SECRET
     trino_shared_secret: SecretStr = NO_SECRET
-    connect_url: str = "http://127.0.0.1:8083"
-    api_url: str = "http://127.0.0.1:8000"
-    gateway_url: str = "http://127.0.0.1:8088"
+    connect_url: str = ""  # default http://127.0.0.1:<connect_port>
+    api_url: str = ""  # default http://127.0.0.1:<api_port>
+    gateway_url: str = ""  # default http://127.0.0.1:<gateway_port>
     # The AWS-compatible endpoint (aws/gateway/): boto3 and the AWS CLI with AWS_ENDPOINT_URL set to it
-    aws_endpoint_url: str = "http://127.0.0.1:4566"
+    aws_endpoint_url: str = ""  # default http://127.0.0.1:<aws_port>
     # JupyterLab, an optional service (`lakelab up jupyter`); 8888 is SeaweedFS's filer. Its token
     # is generated into the env file like every secret: none ships with the project.
-    jupyter_url: str = "http://127.0.0.1:8890"
+    jupyter_url: str = ""  # default http://127.0.0.1:<jupyter_port>
     jupyter_token: SecretStr = NO_SECRET
 
     api_keys: SecretStr = NO_SECRET  # comma separated
@@ -114,7 +140,48 @@ class Settings(BaseSettings):
     athena_max_concurrent_queries: int = 4
 
     startup_timeout_s: float = 240.0
-    spark_driver_memory: str = "2g"  # compose's Spark container sets less, to fit its memory limit
+    # Where Spark jobs run: in the job's own process (local[*]), or on a standalone cluster such as
+    # compose's `scale` profile runs (spark://spark-master:7077, its master and worker services)
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "2g"  # compose's Spark containers set less, to fit their memory limits
+    spark_executor_memory: str = "768m"
+    spark_standalone_url: str = "spark://127.0.0.1:7077"  # the master service's own address
+    spark_master_ui_port: int = 8090
+    spark_worker_ui_port: int = 8091
+    spark_worker_cores: int = 2
+    spark_worker_memory: str = "1g"
+
+    # Compose mode: the project name (containers, network, volumes), the image every service runs,
+    # and the extra CA certificates (*.crt) its build trusts, as behind a TLS-intercepting proxy
+    # (given to the build as a secret: never in a layer or the build context)
+    compose_project: str = "lakelab"
+    compose_image: str = "lakelab/lakelab:latest"
+    extra_ca_dir: Path = Path("/usr/local/share/ca-certificates")
+
+    @model_validator(mode="after")
+    def _endpoints_from_ports(self) -> Settings:
+        """An endpoint left unset is the server's port on 127.0.0.1."""
+        defaults = {
+            "s3_endpoint": f"http://{LOOPBACK}:{self.s3_port}",
+            "kafka_bootstrap": f"{LOOPBACK}:{self.kafka_port}",
+            "metastore_uri": f"thrift://{LOOPBACK}:{self.metastore_port}",
+            "trino_url": f"https://{LOOPBACK}:{self.trino_port}",
+            "connect_url": f"http://{LOOPBACK}:{self.connect_port}",
+            "api_url": f"http://{LOOPBACK}:{self.api_port}",
+            "gateway_url": f"http://{LOOPBACK}:{self.gateway_port}",
+            "aws_endpoint_url": f"http://{LOOPBACK}:{self.aws_port}",
+            "jupyter_url": f"http://{LOOPBACK}:{self.jupyter_port}",
+        }
+        for name, default in defaults.items():
+            if not getattr(self, name):
+                setattr(self, name, default)
+        return self
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        """Whether the servers listen on loopback only (native mode) rather than on a container's
+        network, where peers reach a server by its host name."""
+        return self.bind_host in (LOOPBACK, "localhost", "::1")
 
     @property
     def api_key_list(self) -> list[str]:
@@ -157,8 +224,9 @@ class Settings(BaseSettings):
 
     @property
     def s3_filer_address(self) -> str:
-        """SeaweedFS's filer, on the host of its S3 gateway."""
-        return f"{self.host_of(self.s3_endpoint)}:{self.s3_filer_port}"
+        """SeaweedFS's filer, on the host of its S3 gateway, as `host:port.grpcPort` (SeaweedFS's
+        spelling of a server whose gRPC port is not its port + 10000)."""
+        return f"{self.host_of(self.s3_endpoint)}:{self.s3_filer_port}.{self.s3_filer_grpc_port}"
 
     def secret_names(self) -> set[str]:
         """The environment names of every secret: the settings' and the declared users' keys."""

@@ -26,9 +26,11 @@ def folder(settings: Settings) -> Path:
 
 
 def ca_file(settings: Settings) -> Path:
-    """The CA certificate clients trust (made on first use)."""
-    _ensure_ca(settings)
-    return folder(settings) / "ca.crt"
+    """The CA certificate clients trust (made on first use; a container gets it, without the CA's key)."""
+    cert = folder(settings) / "ca.crt"
+    if not cert.exists():
+        _ensure_ca(settings)
+    return cert
 
 
 def client_context(settings: Settings) -> ssl.SSLContext:

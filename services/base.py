@@ -42,10 +42,18 @@ class Service:
     # started only when named (`lakelab up jupyter`), never by a plain `lakelab up`; not running
     # is then "not started", not a failure
     optional: bool = False
+    # the secret settings its prepare step writes into its private (0600) config files; they never
+    # reach the process's environment
+    config_secrets: tuple[str, ...] = ()
 
     def ports_of(self, settings: Settings) -> list[int]:
         """The ports the service listens on."""
         return self.ports(settings) if self.ports else [settings.port_of(self.endpoint(settings))]
+
+    def container_secrets(self) -> list[str]:
+        """The environment names of the secrets its container gets in compose mode: those its
+        process reads and those its prepare step writes into its config files."""
+        return sorted({f"LAKELAB_{name.upper()}" for name in (*self.secrets, *self.config_secrets)})
 
 
 def http_get(url: str, what: str) -> httpx.Response:

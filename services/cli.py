@@ -1,10 +1,14 @@
-"""The stack's commands: install, up, down, status, logs, run, reset, apply, services."""
+"""The stack's commands: install, up, down, status, logs, run, reset, apply, services. Each works
+in both modes: native processes (services/supervisor.py) or compose containers (services/compose.py)."""
 
 from __future__ import annotations
 
 import os
+import pwd
+import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Annotated, Optional
 
@@ -14,27 +18,29 @@ from rich.table import Table
 from lakelab.console import console, fail
 from lakelab.install import InstallError
 from lakelab.resources import resources
-from lakelab.secrets import SecretsError
-from lakelab.settings import ROOT, Settings, get_settings
-from services import supervisor
-from services.registry import SERVICES, by_name
+from lakelab.secrets import SecretsError, refuse_shipped_examples
+from lakelab.settings import ROOT, Settings, environment, get_settings
+from services import compose, supervisor
+from services.base import Service, write_private
+from services.registry import SERVICES, STARTED_BY_DEFAULT, TOOLS, by_name
 
 ServiceNames = Annotated[Optional[list[str]], typer.Argument(help="services (default: all but the optional ones)")]
-
-
-def _compose(settings: Settings, *args: str) -> None:
-    result = subprocess.run(["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), *args])
-    if result.returncode != 0:
-        fail(f"docker compose {' '.join(args)} failed (exit {result.returncode})")
+STACK_ERRORS = (supervisor.StackError, compose.ComposeError, InstallError, SecretsError, FileNotFoundError, KeyError)
 
 
 def install(services: ServiceNames = None) -> None:
-    """Download and install what the services need (idempotent; cached in LAKELAB_CACHE_DIR)."""
+    """Download and install what the services need (idempotent; cached in LAKELAB_CACHE_DIR). In
+    compose mode: what jobs run on the host (Spark), then the image every container runs."""
     settings = get_settings()
     try:
-        supervisor.install(settings, services)
-    except (InstallError, FileNotFoundError, KeyError) as exc:
-        fail(str(exc))
+        if settings.mode == "compose":
+            supervisor.install(settings, services if services else [tool.name for tool in TOOLS])
+            seconds = compose.build(settings)
+            console.print(f"[green]image[/] {settings.compose_image} built in {seconds:.0f} s")
+        else:
+            supervisor.install(settings, services)
+    except STACK_ERRORS as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     console.print(f"[green]installed[/] (cache: {settings.cache_dir})")
 
 
@@ -42,37 +48,38 @@ def up(services: ServiceNames = None) -> None:
     """Install on first use, start the services, wait until each really answers, apply resources."""
     settings = get_settings()
     began = time.monotonic()
-    if settings.mode == "compose":
-        # optional services (JupyterLab) have no container: they run natively beside the containers
-        native = [name for name in services or [] if by_name(name).optional]
-        containers = [name for name in services or [] if name not in native]
-        if containers or not services:
-            _compose(settings, "up", "-d", "--wait", *containers)
-            supervisor.apply_resources(settings)
-        if native:
-            try:
+    try:
+        if settings.mode == "compose":
+            refuse_shipped_examples(environment())
+            # optional services (JupyterLab) have no container: they run natively beside the containers
+            native = [name for name in services or [] if by_name(name).optional]
+            containers = [name for name in services or [] if name not in native]
+            if containers or not services:
+                compose.up(settings, containers or None)
+            if native:
                 supervisor.up(settings, native)
-            except (supervisor.StackError, InstallError, FileNotFoundError) as exc:
-                fail(str(exc))
-    else:
-        try:
+        else:
             supervisor.up(settings, services)
-        except (supervisor.StackError, InstallError, SecretsError, FileNotFoundError, KeyError) as exc:
-            fail(str(exc))
+    except STACK_ERRORS as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     console.print(f"[bold green]stack up[/] in {time.monotonic() - began:.1f} s")
     _print_status(settings)
 
 
 def down(services: ServiceNames = None) -> None:
-    """Stop the services this stack started (by PID); data is kept."""
+    """Stop the services this stack started; data is kept."""
     settings = get_settings()
     if settings.mode == "compose":
         native = [s.name for s in SERVICES if s.optional and (not services or s.name in services)]
         containers = [name for name in services or [] if name not in native]
-        if containers or not services:
-            _compose(settings, "stop", *containers)
+        try:
+            if containers or not services:
+                compose.down(settings, containers or None)
+        except compose.ComposeError as exc:
+            fail(str(exc))
         stopped = supervisor.down(settings, native)
-        console.print(f"stopped natively: {', '.join(stopped) or 'nothing'}")
+        console.print(f"stopped: {', '.join(containers or ['every container'])}"
+                      + (f"; natively: {', '.join(stopped)}" if stopped else ""))
         return
     stopped = supervisor.down(settings, services)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -86,6 +93,8 @@ def status() -> None:
 
 
 def _print_status(settings: Settings) -> bool:
+    if settings.mode == "compose":
+        return _print_containers(settings)
     table = Table("service", "mode", "endpoint", "health", "PID", "RSS")
     statuses = supervisor.status(settings)
     for s in statuses:
@@ -99,6 +108,31 @@ def _print_status(settings: Settings) -> bool:
     return all(s.healthy or s.not_started for s in statuses)
 
 
+def _print_containers(settings: Settings) -> bool:
+    """Compose mode: each container's health (its healthcheck) and memory against its limit; a
+    service of the default profile without a container counts as down."""
+    try:
+        compose.require_daemon()
+        containers = compose.status_of(settings)
+    except compose.ComposeError as exc:
+        fail(str(exc))
+    table = Table("service", "mode", "endpoint", "health", "container", "memory / limit")
+    endpoints = {service.name: service.endpoint(settings) for service in STARTED_BY_DEFAULT}
+    for c in containers:
+        health = ("[green]healthy[/]" if c.healthy else f"[red]{c.state} {c.health}[/]".replace(" [/]", "[/]")) + (
+            " [red]OOM-killed[/]" if c.oom_killed else "")
+        memory = f"{c.memory_bytes / 2**20:.0f} / {c.memory_limit_bytes / 2**20:.0f} MiB" if c.state == "running" else "-"
+        table.add_row(c.service, "compose", endpoints.get(c.service, "-"), health, c.container, memory)
+    missing = [name for name in endpoints if name not in {c.service for c in containers}]
+    for name in missing:
+        table.add_row(name, "compose", endpoints[name], "[red]no container[/]", "-", "-")
+    used = sum(c.memory_bytes for c in containers)
+    limits = sum(c.memory_limit_bytes for c in containers if c.state == "running")
+    table.caption = f"memory {used / 2**30:.2f} GiB in use, limits {limits / 2**30:.2f} GiB"
+    console.print(table)
+    return not missing and all(c.healthy and not c.oom_killed for c in containers)
+
+
 def logs(
     service: str,
     lines: Annotated[int, typer.Option("-n", help="lines to show")] = 50,
@@ -106,13 +140,9 @@ def logs(
 ) -> None:
     """Show a service's log."""
     settings = get_settings()
-    try:
-        name = by_name(service).name
-    except KeyError as exc:
-        fail(str(exc.args[0]))
+    name = _service(service).name
     if settings.mode == "compose":
-        _compose(settings, "logs", f"--tail={lines}", *(["-f"] if follow else []), name)
-        return
+        sys.exit(compose.logs(settings, name, lines, follow))
     path = supervisor.log_file(settings, name)
     if not path.exists():
         fail(f"no log for {name} yet ({path})")
@@ -120,29 +150,73 @@ def logs(
     sys.exit(subprocess.call(command))
 
 
-def run(service: str) -> None:
-    """Run one service in the foreground with its native command (the compose images' entrypoint)."""
-    settings = get_settings()
+def _service(name: str) -> Service:
     try:
-        target = by_name(service)
+        return by_name(name)
     except KeyError as exc:
         fail(str(exc.args[0]))
-    target.prepare(settings)
+
+
+def health_file(settings: Settings, name: str):
+    """Where `lakelab run` keeps a service's readiness: `ready`, or `not ready: <reason>`."""
+    return settings.run_dir(name) / "health"
+
+
+def run(service: str) -> None:
+    """Run one service in the foreground with its native start (each compose container's command):
+    prepare, then the service's process with only its own secrets, as its parent. Its readiness
+    check runs every second until it passes, then every 30 s; the answer is kept in a file that
+    the container's healthcheck reads."""
+    settings = get_settings()
+    target = _service(service)
+    try:
+        refuse_shipped_examples(environment(), target.container_secrets())
+        target.prepare(settings)
+    except (SecretsError, InstallError, RuntimeError) as exc:
+        fail(f"{target.name}: {exc}")
     command = target.command(settings)
     if not command:
         fail(f"{target.name} has no long-running process")
-    os.chdir(ROOT)
-    os.umask(0o077)  # as `lakelab up` starts services: what they write is private
-    os.execvpe(command[0], command, {**settings.child_env(target.secrets), **target.env(settings)})
+    health = health_file(settings, target.name)
+    write_private(health, "not ready: starting\n")
+    user = target.run_as_when_root if os.geteuid() == 0 else None
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**settings.child_env(target.secrets), **target.env(settings)},
+        umask=0o077,  # as `lakelab up` starts services: what they write is private
+        user=user, group=pwd.getpwnam(user).pw_gid if user else None,
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda number, _frame: process.send_signal(number))
+    threading.Thread(target=_keep_checking, args=(settings, target, process, health), daemon=True).start()
+    sys.exit(process.wait())
+
+
+def _keep_checking(settings: Settings, target: Service, process: subprocess.Popen, health) -> None:
+    began, answer = time.monotonic(), ""
+    while process.poll() is None:
+        try:
+            target.check(settings)
+            now = "ready"
+        except Exception as exc:  # noqa: BLE001 - any failure is "not ready", with its reason
+            now = f"not ready: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+        if now != answer:
+            write_private(health, now + "\n")
+            print(f"lakelab: {target.name} {now} ({time.monotonic() - began:.1f} s)", flush=True)
+            answer = now
+        time.sleep(30 if answer == "ready" else 1)
 
 
 def reset(yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
     """Stop everything and delete all data (buckets, topics, tables, databases). Downloads stay cached."""
     settings = get_settings()
     if not yes:
-        typer.confirm(f"Delete all lake data under {settings.state_dir}?", abort=True)
+        volumes = "the containers' volumes and " if settings.mode == "compose" else ""
+        typer.confirm(f"Delete all lake data ({volumes}{settings.state_dir})?", abort=True)
     if settings.mode == "compose":
-        _compose(settings, "down", "--volumes")
+        try:
+            compose.reset(settings)
+        except compose.ComposeError as exc:
+            fail(str(exc))
     else:
         supervisor.reset(settings)
     console.print("reset done")

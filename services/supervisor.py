@@ -23,7 +23,7 @@ from lakelab.resources import resources
 from lakelab.secrets import refuse_shipped_examples
 from lakelab.settings import ROOT, Settings, environment
 from services.base import NotReady, Service
-from services.registry import SERVICES, TOOLS, by_name, start_waves
+from services.registry import SCALE_OUT, SERVICES, STARTED_BY_DEFAULT, TOOLS, by_name, start_waves
 
 console = Console(stderr=True)
 
@@ -76,7 +76,8 @@ def tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _port_owner(port: int) -> str | None:
+def port_owner(port: int) -> str | None:
+    """Who listens on 127.0.0.1:`port` (a name and PID when it can be told), or None when it is free."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -94,7 +95,7 @@ def _port_owner(port: int) -> str | None:
 
 
 def _spawn(settings: Settings, service: Service) -> int:
-    busy = [(p, owner) for p in service.ports_of(settings) if (owner := _port_owner(p))]
+    busy = [(p, owner) for p in service.ports_of(settings) if (owner := port_owner(p))]
     if busy:
         taken = ", ".join(f"{port} by {owner}" for port, owner in busy)
         raise StackError(f"{service.name}: port already taken: {taken}. Stop it or change the port in .env")
@@ -153,7 +154,7 @@ def _wait_ready(settings: Settings, service: Service, pid: int | None, began: fl
 
 def install(settings: Settings, names: Iterable[str] | None = None) -> None:
     ensure_prerequisites()
-    for service in _selected(names) if names is not None else [*_selected(None), *TOOLS]:
+    for service in _selected(names) if names is not None else [*_selected(None), *TOOLS, *SCALE_OUT]:
         service.install(settings)
 
 
@@ -170,7 +171,7 @@ def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, floa
     selected = {s.name for s in _with_dependencies(_selected(names))}
     install(settings, None if names is None else selected)
     timings: dict[str, float] = {}
-    for wave in start_waves([s for s in SERVICES if s.name in selected]):
+    for wave in start_waves([s for s in SERVICES + SCALE_OUT if s.name in selected]):
         started: dict[str, tuple[int | None, float]] = {}
         for service in wave:
             began = time.monotonic()
@@ -197,7 +198,7 @@ def _wait_and_bootstrap(settings: Settings, service: Service, pid: int | None, b
 def down(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
     """Stop the services we started, newest dependency last; returns the names stopped."""
     stopped = []
-    for service in reversed(SERVICES):
+    for service in reversed(SERVICES + SCALE_OUT):
         if names is not None and service.name not in names:
             continue
         pid = running_pid(settings, service.name)
@@ -262,9 +263,9 @@ def reset(settings: Settings) -> None:
 def _selected(names: Iterable[str] | None) -> list[Service]:
     """The named services, or without names every service that is not optional."""
     if names is None:
-        return [s for s in SERVICES if not s.optional]
+        return list(STARTED_BY_DEFAULT)
     wanted = {by_name(n).name for n in names}
-    return [s for s in SERVICES + TOOLS if s.name in wanted]
+    return [s for s in SERVICES + TOOLS + SCALE_OUT if s.name in wanted]
 
 
 def _with_dependencies(services: list[Service]) -> list[Service]:
@@ -275,4 +276,4 @@ def _with_dependencies(services: list[Service]) -> list[Service]:
         if name not in needed:
             needed.add(name)
             stack.extend(by_name(name).depends_on)
-    return [s for s in SERVICES if s.name in needed]
+    return [s for s in SERVICES + SCALE_OUT if s.name in needed]

@@ -6,19 +6,21 @@ that is neither, or whose marker does not match its use of the stack.
 
 Native mode: the fixture brings the stack up (reusing services that already run, e.g. after
 `make demo`) and at the end stops only the services it started itself. Compose mode
-(LAKELAB_MODE=compose): the stack is brought up by `docker compose up --wait` beforehand and
-the fixture only checks it is healthy.
+(LAKELAB_MODE=compose): the same with the containers. A healthy stack (`lakelab up`, or
+`make demo`, beforehand) is checked and used; otherwise the fixture starts the containers
+(building the image if there is none), and removes them at the end if there were none before.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 
 from lakelab.secrets import ensure_env_file
 from lakelab.settings import Settings, get_settings
-from services import supervisor
+from services import compose, supervisor
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,13 +45,33 @@ def settings() -> Settings:
     return get_settings()
 
 
+# Compose mode: when the suite began to use the containers (see pytest_sessionfinish)
+CONTAINERS_USED_SINCE: list[float] = []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Compose mode: the suite fails when the kernel killed a container for memory while it ran."""
+    if CONTAINERS_USED_SINCE and (killed := compose.oom_kills(get_settings(), CONTAINERS_USED_SINCE[0])):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_line(f"killed for memory during the suite: {', '.join(killed)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def stack(settings: Settings):
     if settings.mode == "compose":
-        unhealthy = [s.name for s in supervisor.status(settings) if not s.healthy]
-        assert not unhealthy, f"compose stack not healthy: {unhealthy}"
-        supervisor.apply_resources(settings)
-        yield settings
+        CONTAINERS_USED_SINCE.append(time.time())
+        containers = {c.service: c for c in compose.status_of(settings)}
+        if all(name in containers and containers[name].healthy for name in compose.default_services()):
+            supervisor.apply_resources(settings)
+        else:
+            compose.up(settings)
+        try:
+            yield settings
+        finally:
+            if not containers:  # the fixture made them
+                compose.down(settings)
         return
     # `up` without names starts no optional service (JupyterLab): only those it starts are ours to stop
     already_running = {s.name for s in supervisor.SERVICES if supervisor.running_pid(settings, s.name)}

@@ -9,7 +9,7 @@ from services.base import NotReady, Service, http_get
 
 
 def _command(settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+    return [sys.executable, "-m", "uvicorn", "api.main:app", "--host", settings.bind_host,
             "--port", str(settings.port_of(settings.api_url)), "--no-access-log",
             "--http", "api.server:JsonErrorsProtocol"]
 

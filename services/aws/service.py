@@ -14,7 +14,7 @@ from services.base import NotReady, Service
 
 
 def _command(settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "aws.gateway", "--host", "127.0.0.1",
+    return [sys.executable, "-m", "aws.gateway", "--host", settings.bind_host,
             "--port", str(settings.port_of(settings.aws_endpoint_url))]
 
 

@@ -55,6 +55,8 @@ def _prepare(settings: Settings) -> None:
     render(HERE / "connect-distributed.properties", _properties(settings), {
         "LAKELAB_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "CONNECT_PORT": str(settings.port_of(settings.connect_url)),
+        "CONNECT_BIND_HOST": settings.bind_host,
+        "CONNECT_HOST": settings.host_of(settings.connect_url),
         "CONNECT_PLUGIN_PATH": str(plugin_dir(settings)),
     })
 

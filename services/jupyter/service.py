@@ -19,7 +19,7 @@ import httpx
 from lakelab.install import InstallError
 from lakelab.settings import ROOT, Settings
 from services.base import NotReady, Service, write_private
-from services.spark.client import jvm_env
+from services.spark.service import jvm_env
 
 CONFIG_FILE = Path(__file__).with_name("jupyter_server_config.py")
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -49,7 +49,7 @@ def _prepare(settings: Settings) -> None:
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (lakelab)",
         "language": "python",
-        "env": jvm_env(),
+        "env": jvm_env(settings),
         "metadata": {"debugger": True},
     }, indent=2))
 

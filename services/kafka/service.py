@@ -45,10 +45,24 @@ def _properties(settings: Settings) -> Path:
     return settings.run_dir("kafka") / "server.properties"
 
 
+def listeners(settings: Settings) -> tuple[str, str]:
+    """(listeners, advertised listeners): the clients' listener on the bind host, advertised as
+    `kafka_bootstrap`; with `kafka_external_bootstrap` (compose: the host's address of the
+    published port), a second one on that port, advertised as that address."""
+    bound = [f"PLAINTEXT://{settings.bind_host}:{settings.port_of(settings.kafka_bootstrap)}"]
+    advertised = [f"PLAINTEXT://{settings.kafka_bootstrap}"]
+    if settings.kafka_external_bootstrap:
+        bound.append(f"EXTERNAL://{settings.bind_host}:{settings.port_of(settings.kafka_external_bootstrap)}")
+        advertised.append(f"EXTERNAL://{settings.kafka_external_bootstrap}")
+    return ",".join(bound), ",".join(advertised)
+
+
 def _prepare(settings: Settings) -> None:
     data = settings.data_dir("kafka")
+    bound, advertised = listeners(settings)
     render(HERE / "server.properties", _properties(settings), {
-        "KAFKA_PORT": str(settings.port_of(settings.kafka_bootstrap)),
+        "KAFKA_LISTENERS": bound,
+        "KAFKA_ADVERTISED_LISTENERS": advertised,
         "KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
         "KAFKA_DATA_DIR": str(data),
     })

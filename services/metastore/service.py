@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
+from psycopg import sql
 from thrift.Thrift import TException
 from thrift.transport.TTransport import TTransportException
 
@@ -135,10 +136,18 @@ def _ensure_schema(settings: Settings) -> None:
 
 
 def bind_host(settings: Settings) -> str:
-    """The metastore's listen address: the settings' loopback host natively; in a container (a
-    non-loopback host name such as `metastore`) every interface, which an empty value means."""
-    host = urlparse(settings.metastore_uri).hostname or ""
-    return host if host in ("127.0.0.1", "localhost", "::1") else ""
+    """The metastore's listen address: the settings' bind host; every interface (in a container)
+    is an empty value to Hive."""
+    return "" if settings.bind_host == "0.0.0.0" else settings.bind_host
+
+
+def _ensure_database(settings: Settings) -> None:
+    """The metastore's PostgreSQL database (declared in resources.yaml, which `lakelab up` applies
+    before the metastore starts natively); made here too, so that the metastore's container can
+    start before anyone applied resources.yaml."""
+    with postgres.get_client(settings, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
 
 
 def _prepare(settings: Settings) -> None:
@@ -147,6 +156,7 @@ def _prepare(settings: Settings) -> None:
     values = {k: v for k, v in env.items() if k.startswith("LAKELAB_")}
     values |= {"METASTORE_DB": DATABASE, "METASTORE_BIND_HOST": bind_host(settings)}
     render(HERE / "hive-site.xml", _conf_dir(settings) / "hive-site.xml", values)
+    _ensure_database(settings)
     _ensure_schema(settings)
 
 
@@ -171,4 +181,5 @@ SERVICE = Service(
     command=_command,
     check=_check,
     depends_on=("postgres", "s3"),
+    config_secrets=("s3_secret_key", "pg_password"),  # in hive-site.xml
 )

@@ -20,8 +20,9 @@ def _prepare(settings: Settings) -> None:
     api = urlparse(settings.api_url)
     render(project_file("nginx", "lakelab.conf.template"), run / "conf.d" / "lakelab.conf", {
         "LAKELAB_API_UPSTREAM": f"{api.hostname}:{api.port}",
-        "LAKELAB_GATEWAY_LISTEN": f"{gateway.hostname}:{gateway.port}",
+        "LAKELAB_GATEWAY_LISTEN": f"{settings.bind_host}:{gateway.port}",
     })
+    settings.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # nginx writes its logs there
     # As root, nginx would hand its workers to `nobody`, who may not read the checkout.
     render(HERE / "nginx.conf", run / "nginx.conf", {
         "USER_DIRECTIVE": "user root;" if os.geteuid() == 0 else "",

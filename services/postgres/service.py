@@ -37,9 +37,22 @@ def _owner() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
+# initdb lets TCP clients in from loopback only
+NETWORK_CLIENTS = "host all all all scram-sha-256  # lakelab: the clients of a container's network\n"
+
+
+def _admit_network_clients(settings: Settings) -> None:
+    """Listening beyond loopback (in a container), let the network's clients in, with a password."""
+    hba = settings.postgres_data_dir / "pg_hba.conf"
+    if not settings.listens_on_loopback and NETWORK_CLIENTS not in hba.read_text():
+        with hba.open("a") as rules:
+            rules.write(NETWORK_CLIENTS)
+
+
 def _prepare(settings: Settings) -> None:
     data = settings.postgres_data_dir
     if (data / "PG_VERSION").exists():
+        _admit_network_clients(settings)
         return
     data.mkdir(parents=True, exist_ok=True)
     owner = _owner()
@@ -58,12 +71,13 @@ def _prepare(settings: Settings) -> None:
         os.unlink(pwfile.name)
     if result.returncode != 0:
         raise RuntimeError(f"initdb failed for {data}:\n{result.stderr.strip()}")
+    _admit_network_clients(settings)
 
 
 def _command(settings: Settings) -> list[str]:
     return [
         str(bin_dir() / "postgres"), "-D", str(settings.postgres_data_dir),
-        "-c", f"listen_addresses={settings.pg_host}",
+        "-c", f"listen_addresses={settings.bind_host}",
         "-c", f"port={settings.pg_port}",
         "-c", f"unix_socket_directories={settings.postgres_data_dir}",
         "-c", "wal_level=logical",
@@ -101,4 +115,5 @@ SERVICE = Service(
     check=_check,
     bootstrap=_bootstrap,
     run_as_when_root="postgres",
+    config_secrets=("pg_password",),  # the superuser's, given to initdb in a private file
 )

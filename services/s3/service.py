@@ -36,9 +36,11 @@ def _command(settings: Settings) -> list[str]:
     return [
         venv_bin("weed"), "mini",
         f"-dir={settings.data_dir('s3')}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        # its servers find each other on loopback; they listen on the bind host (every interface
+        # of its container in compose mode, where the filer's gRPC port serves other containers)
+        "-ip=127.0.0.1", f"-ip.bind={settings.bind_host}",
         f"-s3.port={settings.port_of(settings.s3_endpoint)}",
-        f"-filer.port={settings.s3_filer_port}",
+        f"-filer.port={settings.s3_filer_port}", f"-filer.port.grpc={settings.s3_filer_grpc_port}",
         f"-master.port={settings.s3_master_port}",
         f"-volume.port={settings.s3_volume_port}",
         f"-admin.port={settings.s3_admin_port}",
@@ -75,12 +77,15 @@ SERVICE = Service(
     name="s3",
     summary="SeaweedFS S3 API",
     endpoint=lambda s: s.s3_endpoint,
-    ports=lambda s: [s.port_of(s.s3_endpoint), s.s3_master_port, s.s3_filer_port, s.s3_volume_port,
-                     s.s3_admin_port],
+    ports=lambda s: [s.port_of(s.s3_endpoint), s.s3_master_port, s.s3_filer_port, s.s3_filer_grpc_port,
+                     s.s3_volume_port, s.s3_admin_port],
     install=lambda s: venv_bin("weed") and None,
     prepare=_prepare,
     command=_command,
     check=_check,
     bootstrap=_bootstrap,
     env=server_env,
+    # the identities file holds the admin's key and every declared user's
+    config_secrets=("s3_secret_key", *(user.secret_key_env.removeprefix("LAKELAB_").lower()
+                                       for user in resources().users)),
 )

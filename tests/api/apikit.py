@@ -82,7 +82,7 @@ def private_gateway(tmp: Path, api_url: str) -> Iterator[str]:
 
     port = free_port()
     settings = Settings(state_dir=tmp / "state", gateway_url=f"http://127.0.0.1:{port}", api_url=api_url)
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    SERVICE.install(settings)  # Debian's nginx, also where the stack's own runs in a container
     SERVICE.prepare(settings)
     process = subprocess.Popen(SERVICE.command(settings), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = settings.gateway_url

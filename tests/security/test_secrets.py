@@ -22,9 +22,10 @@ from pydantic import SecretStr
 from lakelab.resources import resources
 from lakelab.secrets import ENV_FILE, SHIPPED_EXAMPLES
 from lakelab.settings import ROOT, Settings, environment
-from services import supervisor
+from services import compose, supervisor
+from services.api.service import SERVICE as API
+from services.base import Service, write_private
 from services.registry import SERVICES
-from services.base import write_private
 from services.s3.client import get_client
 
 SAMPLE = ROOT / ".env.sample"
@@ -92,12 +93,24 @@ def test_a_start_with_a_shipped_secret_is_refused(stack):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "LAKELAB_API_KEYS" in result.stdout + result.stderr and "shipped example" in result.stdout + result.stderr
-    assert supervisor.running_pid(stack, "api"), "the refused start must leave the running API alone"
+    API.check(stack)  # the refused start left the running API alone
 
 
-def _tree(pid: int) -> list[psutil.Process]:
+def _processes(settings: Settings, service: Service) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """(launchers, server processes) of a running service. Natively the supervisor starts the
+    server itself; in compose mode the container's init and its `lakelab run` hold the secrets of
+    the container (test_compose.py checks those) and start the server below them."""
+    if settings.mode == "compose":
+        init = compose.main_pid(settings, service.name)
+        if init is None:
+            return [], []
+        launchers = [psutil.Process(init), *psutil.Process(init).children()]
+        return launchers, [p for launcher in launchers[1:] for p in launcher.children(recursive=True)]
+    pid = supervisor.running_pid(settings, service.name)
+    if pid is None:
+        return [], []
     root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
+    return [], [root, *root.children(recursive=True)]
 
 
 def _secret_values(settings: Settings) -> dict[str, str]:
@@ -110,11 +123,12 @@ def test_each_service_process_holds_only_its_own_secrets_and_none_on_its_command
     secrets = _secret_values(stack)
     checked = 0
     for service in SERVICES:
-        pid = supervisor.running_pid(stack, service.name)
-        if pid is None:
-            continue
+        launchers, servers = _processes(stack, service)
+        for launcher in launchers:
+            for name, value in secrets.items():
+                assert value not in " ".join(launcher.cmdline()), f"{service.name} has {name} on a command line"
         allowed = {f"LAKELAB_{name.upper()}" for name in service.secrets}
-        for process in _tree(pid):
+        for process in servers:
             try:
                 environ, cmdline = process.environ(), " ".join(process.cmdline())
             except psutil.AccessDenied:  # the PostgreSQL server runs as the postgres user
@@ -154,14 +168,16 @@ def test_spark_jobs_get_the_s3_keys_by_environment_not_command_line(stack, tmp_p
 
 @pytest.mark.integration
 def test_state_logs_and_secrets_are_private(stack):
+    """The host's state: natively all of it; in compose mode the certificates and keys the
+    containers mount (their logs and data are Docker's, in its root-only folder)."""
     state = stack.state_dir
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
-    private_dirs = [stack.logs_dir, state / "secrets", stack.pids_dir]
+    private_dirs = [state / "secrets", *([stack.logs_dir, stack.pids_dir] if stack.mode == "native" else [])]
     for folder in private_dirs:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     files = [*stack.logs_dir.rglob("*.log"), *(state / "secrets").rglob("*"), *(state / "run").rglob("*")]
     files = [f for f in files if f.is_file()]
-    assert any(f.suffix == ".log" for f in files)
+    assert any(f.suffix == ".log" for f in files) if stack.mode == "native" else any(f.suffix == ".key" for f in files)
     loose = [str(f) for f in files if stat.S_IMODE(f.stat().st_mode) & 0o077
              and (f.suffix in (".log", ".key", ".json", ".properties", ".conf", ".xml", ".pem") or "secrets" in f.parts)]
     assert not loose, loose
