@@ -192,10 +192,15 @@ def run(service: str) -> None:
 
 
 def _keep_checking(settings: Settings, target: Service, process: subprocess.Popen, health) -> None:
-    began, answer = time.monotonic(), ""
+    """As the supervisor does natively, a service is ready once it answers and its declared
+    resources exist: the services that start after it find their databases, buckets and topics."""
+    began, answer, bootstrapped = time.monotonic(), "", False
     while process.poll() is None:
         try:
             target.check(settings)
+            if not bootstrapped:
+                target.bootstrap(settings, resources())
+                bootstrapped = True
             now = "ready"
         except Exception as exc:  # noqa: BLE001 - any failure is "not ready", with its reason
             now = f"not ready: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
