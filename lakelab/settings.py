@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     athena_max_concurrent_queries: int = 4
 
     startup_timeout_s: float = 240.0
+    startup_poll_s: float = 0.1  # readiness checks while a service starts
     spark_driver_memory: str = "2g"  # compose's Spark container sets less, to fit its memory limit
 
     @property

@@ -35,10 +35,17 @@ class Service:
     prepare: Callable[[Settings], None] = lambda settings: None
     bootstrap: Callable[[Settings, Resources], None] = lambda settings, resources: None
     depends_on: tuple[str, ...] = ()
+    # Of `depends_on`, what must be ready before the process starts (default: all of it); the
+    # rest is waited for only before the service's bootstrap, so the process starts at once
+    start_needs: tuple[str, ...] | None = None
     run_as_when_root: str | None = None
     env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
     ports: Callable[[Settings], list[int]] | None = None  # default: the endpoint's port
     secrets: tuple[str, ...] = ()  # the secret settings the process reads from its environment
+
+    @property
+    def needed_to_start(self) -> tuple[str, ...]:
+        return self.depends_on if self.start_needs is None else self.start_needs
 
     def ports_of(self, settings: Settings) -> list[int]:
         """The ports the service listens on."""
