@@ -63,7 +63,7 @@ class Plan:
     drain_limit_s: float
 
 
-FULL = Plan(rates=(500.0, 1000.0), step_seconds=30.0, orders=5000, drain_limit_s=180.0)
+FULL = Plan(rates=(500.0, 1000.0), step_seconds=20.0, orders=2000, drain_limit_s=180.0)
 SMOKE = Plan(rates=(20.0,), step_seconds=4.0, orders=200, drain_limit_s=180.0)
 
 
