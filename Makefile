@@ -8,10 +8,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev,notebooks]'
 	touch $@
 
-install: $(VENV)/.installed  ## Python packages, then system packages and jars (cached)
+install: $(VENV)/.installed  ## Python packages (with JupyterLab), then system packages and jars (cached)
 	$(LAKELAB) install
 
 up: install  ## start the whole stack and wait until every service answers

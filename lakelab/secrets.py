@@ -32,6 +32,7 @@ def generated_names() -> dict[str, str]:
     names = {
         "LAKELAB_S3_SECRET_KEY": "", "LAKELAB_PG_PASSWORD": "", "LAKELAB_API_KEYS": "",
         "LAKELAB_TRINO_PASSWORD": "", "LAKELAB_TRINO_API_PASSWORD": "", "LAKELAB_TRINO_SHARED_SECRET": "",
+        "LAKELAB_JUPYTER_TOKEN": "",
     }
     for user in resources().users:
         names[user.access_key_env] = user.name

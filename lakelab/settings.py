@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8088"
     # The AWS-compatible endpoint (aws/gateway/): boto3 and the AWS CLI with AWS_ENDPOINT_URL set to it
     aws_endpoint_url: str = "http://127.0.0.1:4566"
+    # JupyterLab, an optional service (`lakelab up jupyter`); 8888 is SeaweedFS's filer. Its token
+    # is generated into the env file like every secret: none ships with the project.
+    jupyter_url: str = "http://127.0.0.1:8890"
+    jupyter_token: SecretStr = NO_SECRET
 
     api_keys: SecretStr = NO_SECRET  # comma separated
     # Query API limits (issue 6). A page never holds more than api_page_rows rows; a query never

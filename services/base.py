@@ -42,6 +42,9 @@ class Service:
     env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
     ports: Callable[[Settings], list[int]] | None = None  # default: the endpoint's port
     secrets: tuple[str, ...] = ()  # the secret settings the process reads from its environment
+    # started only when named (`lakelab up jupyter`), never by a plain `lakelab up`; not running
+    # is then "not started", not a failure
+    optional: bool = False
 
     @property
     def needed_to_start(self) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from lakelab.settings import ROOT, Settings, get_settings
 from services import supervisor
 from services.registry import SERVICES, by_name
 
-ServiceNames = Annotated[Optional[list[str]], typer.Argument(help="services (default: all)")]
+ServiceNames = Annotated[Optional[list[str]], typer.Argument(help="services (default: all but the optional ones)")]
 
 
 def _compose(settings: Settings, *args: str) -> None:
@@ -43,8 +43,17 @@ def up(services: ServiceNames = None) -> None:
     settings = get_settings()
     began = time.monotonic()
     if settings.mode == "compose":
-        _compose(settings, "up", "-d", "--wait", *(services or []))
-        supervisor.apply_resources(settings)
+        # optional services (JupyterLab) have no container: they run natively beside the containers
+        native = [name for name in services or [] if by_name(name).optional]
+        containers = [name for name in services or [] if name not in native]
+        if containers or not services:
+            _compose(settings, "up", "-d", "--wait", *containers)
+            supervisor.apply_resources(settings)
+        if native:
+            try:
+                supervisor.up(settings, native)
+            except (supervisor.StackError, InstallError, FileNotFoundError) as exc:
+                fail(str(exc))
     else:
         try:
             supervisor.up(settings, services)
@@ -58,7 +67,12 @@ def down(services: ServiceNames = None) -> None:
     """Stop the services this stack started (by PID); data is kept."""
     settings = get_settings()
     if settings.mode == "compose":
-        _compose(settings, "stop", *(services or []))
+        native = [s.name for s in SERVICES if s.optional and (not services or s.name in services)]
+        containers = [name for name in services or [] if name not in native]
+        if containers or not services:
+            _compose(settings, "stop", *containers)
+        stopped = supervisor.down(settings, native)
+        console.print(f"stopped natively: {', '.join(stopped) or 'nothing'}")
         return
     stopped = supervisor.down(settings, services)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -75,13 +89,14 @@ def _print_status(settings: Settings) -> bool:
     table = Table("service", "mode", "endpoint", "health", "PID", "RSS")
     statuses = supervisor.status(settings)
     for s in statuses:
-        health = "[green]healthy[/]" if s.healthy else f"[red]down[/] {s.detail}"
+        health = ("[green]healthy[/]" if s.healthy else f"[dim]not started[/] (lakelab up {s.name})"
+                  if s.not_started else f"[red]down[/] {s.detail}")
         rss = f"{s.rss_bytes / 2**20:.0f} MiB" if s.rss_bytes else "-"
         table.add_row(s.name, settings.mode, s.endpoint, health, str(s.pid or "-"), rss)
     total = sum(s.rss_bytes for s in statuses)
     table.caption = f"total RSS {total / 2**30:.2f} GiB"
     console.print(table)
-    return all(s.healthy for s in statuses)
+    return all(s.healthy or s.not_started for s in statuses)
 
 
 def logs(

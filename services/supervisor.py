@@ -45,6 +45,7 @@ class ServiceStatus:
     detail: str
     pid: int | None
     rss_bytes: int
+    not_started: bool = False   # an optional service nobody started: not a failure
 
 
 def pid_file(settings: Settings, name: str) -> Path:
@@ -153,7 +154,7 @@ def _wait_ready(settings: Settings, service: Service, pid: int | None, began: fl
 
 def install(settings: Settings, names: Iterable[str] | None = None) -> None:
     ensure_prerequisites()
-    for service in _selected(names) if names is not None else SERVICES + TOOLS:
+    for service in _selected(names) if names is not None else [*_selected(None), *TOOLS]:
         service.install(settings)
 
 
@@ -255,7 +256,8 @@ def status(settings: Settings) -> list[ServiceStatus]:
             healthy, detail = True, "ok"
         except Exception as exc:  # noqa: BLE001 - any failure is shown as the health column
             healthy, detail = False, str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
-        return ServiceStatus(service.name, service.endpoint(settings), healthy, detail, pid, _rss(pid))
+        not_started = service.optional and pid is None and not healthy
+        return ServiceStatus(service.name, service.endpoint(settings), healthy, detail, pid, _rss(pid), not_started)
 
     with ThreadPoolExecutor(len(SERVICES)) as pool:
         return list(pool.map(one, SERVICES))
@@ -278,8 +280,9 @@ def reset(settings: Settings) -> None:
 
 
 def _selected(names: Iterable[str] | None) -> list[Service]:
+    """The named services, or without names every service that is not optional."""
     if names is None:
-        return list(SERVICES)
+        return [s for s in SERVICES if not s.optional]
     wanted = {by_name(n).name for n in names}
     return [s for s in SERVICES + TOOLS if s.name in wanted]
 

@@ -51,8 +51,9 @@ def stack(settings: Settings):
         supervisor.apply_resources(settings)
         yield settings
         return
+    # `up` without names starts no optional service (JupyterLab): only those it starts are ours to stop
     already_running = {s.name for s in supervisor.SERVICES if supervisor.running_pid(settings, s.name)}
-    started_here = [s.name for s in supervisor.SERVICES if s.name not in already_running]
+    started_here = [s.name for s in supervisor.SERVICES if s.name not in already_running and not s.optional]
     try:
         supervisor.up(settings)
         yield settings

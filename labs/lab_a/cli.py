@@ -3,6 +3,8 @@
     lakelab lab-a demo                         # the whole lab on the running stack, step by step
     lakelab lab-a generate --profile iot_10    # the KDG stand-in: IoT records into the lab's topic
     lakelab lab-a stream                       # the streaming job: topic -> Hudi table (long-running)
+    lakelab lab-a check                        # which steps of the lab are done, the hint for the next
+    lakelab lab-a reset                        # the lab back to its start (topics, table, checkpoint)
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from labs.lab_a.check import check
+from labs.lab_a.reset import reset_command
 from lakelab.cli import lazy_commands
 from lakelab.console import console
 from lakelab.settings import get_settings
@@ -20,6 +24,8 @@ from producers.lab_a import generate
 app = typer.Typer(cls=lazy_commands({"stream": "spark_jobs.lab_a:stream"}), no_args_is_help=True,
                   help="Lab A: IoT records with a changing schema upserted into Hudi, read in Trino.")
 app.command("generate")(generate)
+app.command("check")(check)
+app.command("reset")(reset_command)
 
 
 @app.command()

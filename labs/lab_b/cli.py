@@ -10,6 +10,8 @@
     lakelab lab-b reconcile                    # per symbol and hour: raw == processed
     lakelab lab-b alerts                       # Kinesis Analytics: stockdata -> alerts (long-running)
     lakelab lab-b deliver --topic alerts --prefix raw-zone/alerts/
+    lakelab lab-b check                        # which exercises are done, the hint for the next
+    lakelab lab-b reset                        # the lab back to its start (topics, zones, tables)
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from rich.table import Table
 from aws.firehose.delivery import DeliveryConfig, run_until_signalled
 from aws.glue.crawler import CrawlError, crawl
 from labs.lab_b import alerts as trade_alerts
+from labs.lab_b.check import check
 from labs.lab_b.lambda_runtime import Checkpoint, Invoker, backfill_records, watch_meta_tail
 from labs.lab_b.reconcile import reconcile_counts
+from labs.lab_b.reset import reset_command
 from labs.lab_b.stockdata_lambda import handler_for
 from lakelab.console import err_console as console
 from lakelab.console import fail, setup_logging
@@ -42,6 +46,8 @@ app = typer.Typer(help="Lab B: replay, delivery (Firehose), Lambda, crawler, rec
                   no_args_is_help=True)
 app.command("sample")(sample_command)
 app.command("replay")(replay_command)
+app.command("check")(check)
+app.command("reset")(reset_command)
 
 
 @app.command()

@@ -8,6 +8,8 @@
     lakelab lab-c quality check|show ...       # data-quality reports
     lakelab lab-c catalog default.processed_sales
     lakelab lab-c stream send|deliver|crawl    # the KDG's CSV lines -> raw bucket -> table
+    lakelab lab-c check                        # which parts of the lab are done, the hint for the next
+    lakelab lab-c reset                        # the lab back to its start (uploads, table, runs)
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from rich.table import Column, Table
 
 from aws.stepfunctions.runs import get_run, list_runs
 from labs.lab_c import quality, stream, versioning, workflow
+from labs.lab_c.check import check
+from labs.lab_c.reset import reset_command
 from labs.lab_c.watcher import Watcher, start_for_object, watched_location
 from lakelab.cli import lazy_commands
 from lakelab.console import console, fail
@@ -40,6 +44,8 @@ app = typer.Typer(cls=lazy_commands({"etl": "spark_jobs.lab_c:etl"}), no_args_is
 app.command("ingest")(ingest_command)
 app.command("generate")(generate_command)
 app.add_typer(stream.app, name="stream")
+app.command("check")(check)
+app.command("reset")(reset_command)
 
 # ---------------------------------------------------------------- workflow and runs
 

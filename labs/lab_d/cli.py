@@ -5,6 +5,8 @@
     lakelab lab-d sink                         # the Spark job: change topics -> Hudi tables (long-running)
     lakelab lab-d workload run --rate 200      # inserts, updates and deletes at a rate
     lakelab lab-d verify                       # every source row equals its lake row
+    lakelab lab-d check                        # which steps are done, the hint for the next
+    lakelab lab-d reset                        # the lab back to its start (connector, topics, tables)
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import httpx
 import typer
 from rich.table import Table
 
+from labs.lab_d.check import check
+from labs.lab_d.reset import reset_command
 from labs.lab_d.verify import wait_equal
 from lakelab.cli import lazy_commands
 from lakelab.console import console, fail
@@ -33,6 +37,8 @@ workload_app = typer.Typer(help="The shop's tables and a workload of inserts, up
 workload_app.command("init")(workload_init)
 workload_app.command("run")(workload_run)
 app.add_typer(workload_app, name="workload")
+app.command("check")(check)
+app.command("reset")(reset_command)
 
 
 @app.command()

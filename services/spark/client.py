@@ -37,10 +37,15 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def spark_env(settings: Settings) -> dict[str, str]:
+def jvm_env() -> dict[str, str]:
+    """What a process that may start Spark needs (no secrets): its JDK, Python and local address."""
     java_home = str(Path(java17()).resolve().parent.parent)
-    return {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, "JAVA_HOME": java_home,
-            "AWS_ACCESS_KEY_ID": settings.s3_access_key,
+    return {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, "JAVA_HOME": java_home}
+
+
+def spark_env(settings: Settings) -> dict[str, str]:
+    """jvm_env and the S3 keys S3A reads from the environment."""
+    return {**jvm_env(), "AWS_ACCESS_KEY_ID": settings.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value()}
 
 
