@@ -95,9 +95,10 @@ class Bench:
 
 
 def _stack_state(settings: Settings) -> tuple[list[str], list[str]]:
-    """(services running, services not running) as the supervisor knows them."""
+    """(services running, services not running) as the supervisor knows them; an optional service
+    (JupyterLab) that is not running is not missing."""
     running = [s.name for s in supervisor.SERVICES if supervisor.running_pid(settings, s.name)]
-    return running, [s.name for s in supervisor.SERVICES if s.name not in running]
+    return running, [s.name for s in supervisor.SERVICES if s.name not in running and not s.optional]
 
 
 def _unmet_condition(benchmark: Benchmark, settings: Settings) -> str | None:

@@ -34,6 +34,8 @@ def run(bench: Bench) -> None:
             bench.step("finding the slowest service's own warm start")
             alone = {}
             for service in supervisor.SERVICES:  # each alone, everything else running
+                if service.optional:  # not part of a plain `lakelab up`
+                    continue
                 supervisor.down(settings, [service.name])
                 alone[service.name] = _timed_up(settings, [service.name])[1]
             slowest = max(alone, key=alone.get)
