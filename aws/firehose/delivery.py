@@ -66,6 +66,8 @@ class DeliveryConfig:
     time_folder: str = "year={0:%Y}/month={0:%m}/day={0:%d}/hour={0:%H}/"
     record_format: Literal["json", "csv"] = "json"
     csv_fields: int = 0
+    # How long one consume waits for records: also how late a stop is seen when the topic is idle
+    poll_seconds: float = 0.5
 
     @classmethod
     def declared(cls, settings: Settings, topic: str, bucket: str, prefix: str, error_prefix: str = "",
@@ -302,7 +304,7 @@ class Firehose:
         self.consumer.subscribe([self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
-                for message in self.consumer.consume(num_messages=500, timeout=0.5):
+                for message in self.consumer.consume(num_messages=500, timeout=self.config.poll_seconds):
                     if message.error():
                         if message.error().fatal():
                             raise KafkaException(message.error())
