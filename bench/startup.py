@@ -56,7 +56,7 @@ def run(bench: Bench) -> None:
                          standard_name=f"{slowest} alone", at_most=1.3)
             bench.step(f"idle for {idle_s:g} s")
             time.sleep(idle_s)
-            idle = {s.name: s.rss_bytes for s in supervisor.status(settings)}
+            idle = {s.name: s.rss_bytes for s in supervisor.status(settings) if not s.not_started}
             bench.figure("idle RSS of the whole stack", sum(idle.values()) / 2**20, "MiB")
             bench.note("idle RSS: " + ", ".join(f"{n} {b / 2**20:.0f} MiB" for n, b in idle.items()))
         finally:
