@@ -3,7 +3,7 @@ VENV := .venv
 LAKELAB := $(VENV)/bin/lakelab
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install up demo test down status reset bench bench-lab-b
+.PHONY: install up demo test down status reset bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,8 +32,5 @@ status:
 reset:
 	$(LAKELAB) reset --yes
 
-bench: install  ## benchmarks print figures; startup needs the stack down
-	$(VENV)/bin/python bench/startup.py
-
-bench-lab-b: install  ## Lab B figures on the running stack
-	$(VENV)/bin/python bench/lab_b.py
+bench: install  ## every benchmark on the running stack, side by side with the standard ways: bench/results/<date>/
+	$(LAKELAB) bench

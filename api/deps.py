@@ -1,23 +1,18 @@
-"""Dependencies: settings, API-key authentication, the Trino connection and the query engine."""
+"""Dependencies: settings, API-key authentication and the query engine."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import secrets
-from collections.abc import Iterator
 from typing import Annotated
 
-import trino
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from api.engine import Engine
 from api.errors import ApiError
 from lakelab.settings import Settings
-from services.trino.client import get_client
-
-TRINO_SOURCE = "lakelab-api"
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -51,45 +46,6 @@ async def require_api_key(request: Request, settings: SettingsDep,
 
 
 ApiKeyDep = Annotated[str, Security(require_api_key)]
-
-
-class TrinoHandle:
-    """A Trino connection made on first use and closed after the response, unless something
-    that outlives the request (an open result cursor, a query being cancelled) took it over."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._conn: trino.dbapi.Connection | None = None
-        self._detached = False
-
-    @property
-    def conn(self) -> trino.dbapi.Connection:
-        if self._conn is None:
-            self._conn = get_client(
-                self._settings, request_timeout=self._settings.api_query_timeout_s + 5,
-                user=self._settings.trino_api_user, password=self._settings.trino_api_password,
-                source=TRINO_SOURCE, legacy_primitive_types=True, max_attempts=1,
-            )
-        return self._conn
-
-    def detach(self) -> trino.dbapi.Connection:
-        self._detached = True
-        return self.conn
-
-    def close(self) -> None:
-        if self._conn is not None and not self._detached:
-            self._conn.close()
-
-
-def trino_connection(settings: SettingsDep) -> Iterator[TrinoHandle]:
-    handle = TrinoHandle(settings)
-    try:
-        yield handle
-    finally:
-        handle.close()
-
-
-TrinoDep = Annotated[TrinoHandle, Depends(trino_connection)]
 
 
 def get_engine(request: Request) -> Engine:

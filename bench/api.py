@@ -1,49 +1,51 @@
-"""Query API throughput and latency: through the Nginx gateway vs straight to the API, at 1, 8 and
-32 concurrent clients, for a cached and an uncached query.
+"""Query API latency side by side: the same SQL through Nginx + the API, straight to the API, and
+with the Trino Python client directly (the standard way), for an uncached query at 1 and 8
+concurrent clients and a cached one at 1; each client sends over the three paths in turn, so all
+see the same machine.
 
-    .venv/bin/python bench/api.py [--seconds 6] [--max-requests 3000] [--gateway private|shared]
+Both of our paths are private processes started here from the project's own code and config on
+free ports with the per-key rate limits raised (the stack's gateway and API allow 20 requests/s
+per key, so they would measure their limiters; their defaults stay as they are): an API as
+`lakelab up` runs it and, in front of it, an Nginx from nginx/lakelab.conf.template. The cached
+query is the same URL every time (Nginx answers from its cache after the first); the uncached one
+differs per request (a counter in an SQL comment), so every request goes to the API and Trino.
+The Trino client runs both on Trino, as the API's own user, over one kept-alive connection per
+client.
 
-Needs the stack up (the API and Trino). Loopback only, bounded in count and time per cell.
-
-By default both paths are private processes started here from the project's own code and config on
-free ports, with the per-key rate limits raised: an API (as `lakelab up` runs it) and, in front of
-it, an Nginx from nginx/lakelab.conf.template. The stack's gateway and API allow 20 requests/s per
-key, so they would measure their limiters (pass `--gateway shared` to see that). The cached query is the same
-URL every time (Nginx answers from its cache after the first); the uncached one differs per request
-(a counter in an SQL comment), so every request goes to the API and Trino. Straight to the API
-nothing is cached: both queries run on Trino each time.
+Goals: at most 3 ms added at p50 through Nginx over the client direct (uncached, 1 client);
+cached p50 through Nginx under 2 ms at 1 client.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import itertools
 import os
 import re
 import socket
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import matplotlib
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
-from percentiles import percentile  # noqa: E402
-
-from lakelab.settings import Settings, get_settings  # noqa: E402
+from bench.cli import Bench  # noqa: E402
+from bench.percentiles import percentile  # noqa: E402
+from lakelab.settings import Settings  # noqa: E402
 from services.api.service import SERVICE as API  # noqa: E402
 from services.nginx.service import SERVICE as NGINX  # noqa: E402
+from services.trino.client import get_client  # noqa: E402
 
 CACHED_SQL = "SELECT count(*) AS n, sum(x) AS s FROM UNNEST(sequence(1, 100)) AS t(x)"
 UNCACHED_SQL = "SELECT count(*) AS n, sum(x) AS s /* {i} */ FROM UNNEST(sequence(1, 100)) AS t(x)"
-LEVELS = (1, 8, 32)
+PATHS = ("nginx", "api", "trino")
+LABELS = {"nginx": "Nginx + API", "api": "API direct", "trino": "Trino client direct"}
 
 
 def _free_port() -> int:
@@ -53,23 +55,22 @@ def _free_port() -> int:
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             httpx.get(f"{url}/health", timeout=2).raise_for_status()
             return
         except httpx.HTTPError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the private {what} did not start")
+                raise RuntimeError(f"the private {what} did not start")
             time.sleep(0.1)
 
 
 @contextmanager
 def private_api(settings: Settings):
-    """The project's API on a free loopback port with its per-key rate limit raised (the stack's
-    allows 20 requests/s per key), stopped on exit."""
+    """The project's API on a free loopback port with its per-key rate limit raised, stopped on exit."""
     url = f"http://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "LAKELAB_API_RATE_PER_S": "1000000", "LAKELAB_API_RATE_BURST": "1000000"}
+    env = {**settings.child_env(API.secrets), "LAKELAB_API_RATE_PER_S": "1000000", "LAKELAB_API_RATE_BURST": "1000000"}
     process = subprocess.Popen(API.command(settings.model_copy(update={"api_url": url})), env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -102,70 +103,115 @@ def private_gateway(settings: Settings, api_url: str):
             process.wait(10)
 
 
-def run_cell(base_url: str, key: str, sql: str, clients: int, seconds: float, max_requests: int) -> dict:
-    """`clients` asyncio tasks, each with its own keep-alive connection, sending one request after
-    the other until the cell's request or time budget is spent."""
-    return asyncio.run(_cell(base_url, key, sql, clients, seconds, max_requests))
+class Client:
+    """One client of one path: an HTTP connection to the API (or the gateway), or a Trino connection."""
+
+    def __init__(self, settings: Settings, path: str, url: str | None, key: str) -> None:
+        self.path = path
+        if path == "trino":
+            self.cursor = get_client(settings, user=settings.trino_api_user,
+                                     password=settings.trino_api_password).cursor()
+        else:
+            self.http = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60)
+
+    def query(self, sql: str) -> None:
+        if self.path == "trino":
+            self.cursor.execute(sql)
+            self.cursor.fetchall()
+        else:
+            response = self.http.get("/query", params={"query": sql})
+            response.raise_for_status()
 
 
-async def _cell(base_url: str, key: str, sql: str, clients: int, seconds: float, max_requests: int) -> dict:
-    counter = itertools.count()
-    cell_id = uuid.uuid4().hex[:8]  # uncached SQL never repeats, across cells and runs
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
+# (query, clients, paths, seconds): the cached query is answered by Nginx's cache, so only that
+# path is timed, back to back; the Trino client has no cache (its figure is the uncached one's)
+CELLS = (("uncached", 1, PATHS, 30.0), ("uncached", 8, PATHS, 20.0), ("cached", 1, ("nginx",), 10.0))
+
+
+def run_cell(clients: list[dict[str, Client]], sql: str, paths: tuple[str, ...],
+             seconds: float) -> dict[str, list[float]]:
+    """Each client (its own thread, with a connection on every path) sends the query over each
+    path in turn, the order rotating, until the time is up: both sides of each comparison see the
+    same moments of the machine. The latencies in seconds, per path."""
+    tag = uuid.uuid4().hex[:8]  # uncached SQL never repeats, across cells and runs
+    latencies: dict[str, list[float]] = {path: [] for path in paths}
+    lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
-    async def client() -> None:
-        async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": key}, timeout=60) as http:
-            while time.monotonic() < deadline and (i := next(counter)) < max_requests:
+    def loop(number: int, client: dict[str, Client]) -> None:
+        turn = number
+        while time.monotonic() < deadline:
+            for path in paths[turn % len(paths):] + paths[:turn % len(paths)]:
                 began = time.perf_counter()
-                response = await http.get("/query", params={"query": sql.format(i=f"{cell_id}-{i}")})
-                latencies.append(time.perf_counter() - began)
-                statuses[str(response.status_code)] += 1
-                if response.headers.get("x-cache-status"):
-                    statuses[response.headers["x-cache-status"]] += 1
+                client[path].query(sql.format(i=f"{tag}-{number}-{turn}-{path}"))
+                elapsed = time.perf_counter() - began
+                with lock:
+                    latencies[path].append(elapsed)
+            turn += 1
 
-    began = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    wall = time.perf_counter() - began
-    def ms(q: float) -> float:
-        value = percentile(latencies, q)
-        return float("nan") if value is None else value * 1000
-
-    return {"requests": len(latencies), "rps": len(latencies) / wall, "p50": ms(0.5), "p99": ms(0.99),
-            "statuses": statuses}
+    threads = [threading.Thread(target=loop, args=(n, c)) for n, c in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="time limit per cell")
-    parser.add_argument("--max-requests", type=int, default=3000, help="request limit per cell")
-    parser.add_argument("--gateway", choices=("private", "shared"), default="private")
-    args = parser.parse_args()
-    settings = get_settings()
+def run(bench: Bench) -> None:
+    settings = bench.settings
     key = settings.api_key_list[0]
-    httpx.get(f"{settings.api_url}/health", timeout=5).raise_for_status()
+    cells = [(query, n, paths, 1.0) for query, n, paths, _ in CELLS if n == 1] if bench.smoke else CELLS
+    bench.step("starting a private API and gateway")
+    with private_api(settings) as api_url, private_gateway(settings, api_url) as gateway_url:
+        urls = {"nginx": gateway_url, "api": api_url, "trino": None}
+        clients = [{path: Client(settings, path, urls[path], key) for path in PATHS}
+                   for _ in range(max(n for _, n, _, _ in cells))]
+        for paths in clients:  # warm-up: connections, and the gateway's cache
+            for client in paths.values():
+                client.query(CACHED_SQL)
+                client.query(UNCACHED_SQL.format(i=f"warm-{uuid.uuid4().hex}"))
+        latencies: dict[tuple[str, int], dict[str, list[float]]] = {}
+        for query, n, paths, seconds in cells:
+            bench.step(f"{query} query, {n} client(s): {', '.join(LABELS[p] for p in paths)}")
+            latencies[(query, n)] = run_cell(clients[:n], CACHED_SQL if query == "cached" else UNCACHED_SQL,
+                                             paths, seconds)
+            if query == "uncached":
+                _report_cell(bench, n, latencies[(query, n)])
+    uncached, cached = latencies[("uncached", 1)], latencies[("cached", 1)]
+    bench.figure("uncached, 1 client: ms added at p50 by Nginx + API over the Trino client",
+                 _p50(uncached["nginx"]) - _p50(uncached["trino"]), "ms", at_most=3)
+    bench.figure(f"cached, 1 client: p50 through Nginx ({len(cached['nginx'])} requests, p99 "
+                 f"{percentile(cached['nginx'], 0.99) * 1000:.1f} ms)", _p50(cached["nginx"]), "ms", at_most=2)
+    _plot(bench, latencies)
 
-    @contextmanager
-    def endpoints():
-        if args.gateway == "shared":
-            yield {"nginx": settings.gateway_url, "direct": settings.api_url}
-        else:
-            with private_api(settings) as api_url, private_gateway(settings, api_url) as gateway_url:
-                yield {"nginx": gateway_url, "direct": api_url}
 
-    with endpoints() as targets:
-        print(f"{'query':9} {'path':7} {'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses")
-        for label, sql in (("cached", CACHED_SQL), ("uncached", UNCACHED_SQL)):
-            for path, url in targets.items():
-                httpx.get(f"{url}/query", params={"query": sql.format(i="warm")}, headers={"X-API-Key": key},
-                          timeout=60)  # warm-up (and, through Nginx, fills the cache for the cached query)
-                for clients in LEVELS:
-                    cell = run_cell(url, key, sql, clients, args.seconds, args.max_requests)
-                    statuses = " ".join(f"{k}={v}" for k, v in sorted(cell["statuses"].items()))
-                    print(f"{label:9} {path:7} {clients:>7} {cell['requests']:>8} {cell['rps']:>8.1f} "
-                          f"{cell['p50']:>8.1f} {cell['p99']:>8.1f}  {statuses}", flush=True)
+def _p50(values: list[float]) -> float:
+    return percentile(values, 0.5) * 1000
 
 
-if __name__ == "__main__":
-    main()
+def _report_cell(bench: Bench, clients: int, latencies: dict[str, list[float]]) -> None:
+    for path in ("nginx", "api"):
+        values = latencies[path]
+        bench.figure(f"uncached, {clients} client(s): p50 {LABELS[path]} ({len(values)} requests, "
+                     f"p99 {percentile(values, 0.99) * 1000:.1f} ms)", _p50(values), "ms",
+                     standard=_p50(latencies["trino"]), standard_name=LABELS["trino"])
+
+
+def _plot(bench: Bench, latencies: dict[tuple[str, int], dict[str, list[float]]]) -> None:
+    figure, ax = plt.subplots(figsize=(8, 4.5))
+    for (query, clients), by_path in latencies.items():
+        for path, values in by_path.items():
+            ordered = sorted(v * 1000 for v in values)
+            ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))],
+                    label=f"{LABELS[path]}, {query}, {clients} client(s)",
+                    linestyle="-" if clients == 1 else "--")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency, ms (log scale)")
+    ax.set_ylabel("fraction of requests at or under")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    one, five, _ = os.getloadavg()
+    figure.suptitle(f"Query API latency distribution (load {one:.1f}/{five:.1f}, {os.cpu_count()} cores)")
+    figure.tight_layout()
+    figure.savefig(bench.plot_path("latency"), dpi=110)
+    plt.close(figure)

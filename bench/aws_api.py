@@ -8,47 +8,33 @@
 - Athena's StartQueryExecution-to-SUCCEEDED time against the same SQL on Trino directly (the
   project's Trino client), and the difference: the endpoint's overhead per query.
 
-    .venv/bin/python bench/aws_api.py [--rounds 5] [--batches 10] [--queries 20]
-
-Needs the stack up with the endpoint (`lakelab up`). Loopback only; bounded in count. Every figure
-is printed with the load average and the core count beside it, since the machine may be shared.
-Targets: PutRecords at least 50% of direct produce; Athena overhead under 50 ms per query.
+Needs the stack up with the endpoint (`lakelab up`). Loopback only; bounded in count. Targets:
+PutRecords at least 50% of direct produce; Athena overhead under 50 ms per query.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import boto3
 from botocore.stub import Stubber
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from percentiles import percentile  # noqa: E402
-
-from aws.kinesis.shards import partition_key_hash, shard_for_hash  # noqa: E402
-from lakelab.settings import get_settings  # noqa: E402
-from services.aws.client import get_client  # noqa: E402
-from services.kafka.client import get_bootstrap_server  # noqa: E402
-from services.trino.client import get_client as trino_connection  # noqa: E402
+from aws.kinesis.shards import partition_key_hash, shard_for_hash
+from bench.cli import Bench
+from bench.percentiles import percentile
+from lakelab.resources import resources
+from services.aws.client import get_client
+from services.kafka.client import get_bootstrap_server
+from services.trino.client import get_client as trino_connection
 
 BATCH = 500
 SHARDS = 3
 SYMBOLS = ("BTC_USD", "ETH_USD", "LTC_USD")
 ATHENA_SQL = "SELECT count(*) AS n, sum(x) AS s FROM UNNEST(sequence(1, 1000)) AS t(x)"
-
-
-def machine() -> str:
-    one, five, _ = os.getloadavg()
-    return f"[load {one:.2f}/{five:.2f}, {os.cpu_count()} cores]"
 
 
 def trades(count: int) -> list[tuple[str, bytes]]:
@@ -87,11 +73,12 @@ def boto3_ceiling(records: list[tuple[str, bytes]], batches: int) -> float:
     return batches * len(records) / (time.perf_counter() - began)
 
 
-def bench_puts(kinesis, producer: Producer, stream: str, topic: str, rounds: int, batches: int) -> None:
+def bench_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int, batches: int) -> None:
     records = trades(BATCH)
     rates: dict[str, list[float]] = {"endpoint": [], "kafka": []}
     for round_number in range(rounds):
         for way in ("endpoint", "kafka") if round_number % 2 == 0 else ("kafka", "endpoint"):
+            bench.step(f"PutRecords round {round_number + 1}/{rounds}: {way}")
             began = time.perf_counter()
             for _ in range(batches):
                 if way == "endpoint":
@@ -99,13 +86,12 @@ def bench_puts(kinesis, producer: Producer, stream: str, topic: str, rounds: int
                 else:
                     produce_directly(producer, topic, records)
             rates[way].append(batches * BATCH / (time.perf_counter() - began))
-            print(f"  round {round_number + 1} {way:8} {rates[way][-1]:9.0f} records/s  {machine()}")
     endpoint, kafka = statistics.median(rates["endpoint"]), statistics.median(rates["kafka"])
-    print(f"PutRecords, {BATCH}-record batches: endpoint {endpoint:.0f} records/s, Kafka produce {kafka:.0f} "
-          f"records/s (medians of {rounds}); ratio {endpoint / kafka:.0%} (target >= 50%)  {machine()}")
+    bench.figure(f"PutRecords, {BATCH}-record batches, median of {rounds}", endpoint, "records/s", standard=kafka,
+                 standard_name="Kafka produce, same records", at_least=0.5)
     ceiling = boto3_ceiling(records, batches)
-    print(f"  boto3's own work alone allows {ceiling:.0f} records/s, {ceiling / kafka:.0%} of Kafka produce  "
-          f"{machine()}")
+    bench.figure("boto3's own work alone (Stubber, no server): the most an endpoint can give", ceiling, "records/s",
+                 standard=kafka, standard_name="Kafka produce")
 
 
 def read_through_endpoint(kinesis, stream: str) -> int:
@@ -136,22 +122,20 @@ def read_directly(consumer: Consumer, topic: str) -> int:
     return count
 
 
-def bench_gets(settings, kinesis, stream: str, topic: str, rounds: int) -> None:
+def bench_gets(bench: Bench, settings, kinesis, stream: str, topic: str, rounds: int) -> None:
     rates: dict[str, list[float]] = {"endpoint": [], "kafka": []}
     consumer = Consumer({"bootstrap.servers": get_bootstrap_server(settings), "group.id": f"bench-{uuid.uuid4()}",
                          "enable.auto.commit": False})
     consumer.list_topics(topic, timeout=10)
     for round_number in range(rounds):
         for way in ("endpoint", "kafka") if round_number % 2 == 0 else ("kafka", "endpoint"):
+            bench.step(f"GetRecords round {round_number + 1}/{rounds}: {way}")
             began = time.perf_counter()
             count = read_through_endpoint(kinesis, stream) if way == "endpoint" else read_directly(consumer, topic)
             rates[way].append(count / (time.perf_counter() - began))
-            print(f"  round {round_number + 1} {way:8} {rates[way][-1]:9.0f} records/s ({count} records)  "
-                  f"{machine()}")
     consumer.close()
-    endpoint, kafka = statistics.median(rates["endpoint"]), statistics.median(rates["kafka"])
-    print(f"GetRecords: endpoint {endpoint:.0f} records/s, Kafka consumer {kafka:.0f} records/s (medians of "
-          f"{rounds}); ratio {endpoint / kafka:.0%}  {machine()}")
+    bench.figure(f"GetRecords, median of {rounds}", statistics.median(rates["endpoint"]), "records/s",
+                 standard=statistics.median(rates["kafka"]), standard_name="Kafka consumer, same partitions")
 
 
 def athena_query(athena, output: str) -> float:
@@ -174,47 +158,38 @@ def trino_query(settings) -> float:
     return time.perf_counter() - began
 
 
-def bench_athena(settings, athena, output: str, queries: int) -> None:
+def bench_athena(bench: Bench, settings, athena, output: str, queries: int) -> None:
     athena_query(athena, output), trino_query(settings)  # warm both paths
     through, direct = [], []
     for i in range(queries):
+        bench.step(f"Athena against Trino, pair {i + 1}/{queries}")
         for way in ("athena", "trino") if i % 2 == 0 else ("trino", "athena"):
             (through if way == "athena" else direct).append(
                 athena_query(athena, output) if way == "athena" else trino_query(settings))
-    overheads = [a - t for a, t in zip(through, direct)]
-    print(f"Athena StartQueryExecution->SUCCEEDED: median {statistics.median(through) * 1000:.0f} ms "
-          f"(p90 {percentile(through, 0.9) * 1000:.0f}); Trino directly: median {statistics.median(direct) * 1000:.0f}"
-          f" ms (p90 {percentile(direct, 0.9) * 1000:.0f}); overhead per query: median "
-          f"{statistics.median(overheads) * 1000:.0f} ms (target < 50 ms), {queries} pairs  {machine()}")
+    bench.figure(f"Athena StartQueryExecution -> SUCCEEDED, median of {queries} (p90 "
+                 f"{percentile(through, 0.9) * 1000:.0f} ms)", statistics.median(through) * 1000, "ms",
+                 standard=statistics.median(direct) * 1000, standard_name="Trino client, same SQL")
+    bench.figure("Athena's overhead per query, median of the pairs",
+                 statistics.median(a - t for a, t in zip(through, direct)) * 1000, "ms", at_most=50)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batches", type=int, default=10, help="PutRecords batches per round and way")
-    parser.add_argument("--queries", type=int, default=20)
-    args = parser.parse_args()
-    settings = get_settings()
+def run(bench: Bench) -> None:
+    settings = bench.settings
+    rounds, batches, queries = (1, 1, 2) if bench.smoke else (4, 10, 16)
     kinesis, athena, s3 = (get_client(settings, s, retries={"max_attempts": 1}) for s in ("kinesis", "athena", "s3"))
     suffix = uuid.uuid4().hex[:8]
     stream, topic = f"bench-aws-endpoint-{suffix}", f"bench-aws-direct-{suffix}"
-    output_prefix = f"bench-aws-{suffix}/"
+    bucket, output_prefix = resources().labs.lab_b.bucket, f"bench-aws-{suffix}/"
     for name in (stream, topic):
         kinesis.create_stream(StreamName=name, ShardCount=SHARDS)
     producer = Producer({"bootstrap.servers": get_bootstrap_server(settings), "enable.idempotence": True,
                          "linger.ms": 1})
-    print(f"AWS endpoint at {settings.aws_endpoint_url}, Kafka at {get_bootstrap_server(settings)}  {machine()}")
     try:
-        bench_puts(kinesis, producer, stream, topic, args.rounds, args.batches)
-        bench_gets(settings, kinesis, stream, topic, max(1, args.rounds // 2))
-        bench_athena(settings, athena, f"s3://datalake/{output_prefix}", args.queries)
+        bench_puts(bench, kinesis, producer, stream, topic, rounds, batches)
+        bench_gets(bench, settings, kinesis, stream, topic, max(1, rounds // 2))
+        bench_athena(bench, settings, athena, f"s3://{bucket}/{output_prefix}", queries)
     finally:
         for name in (stream, topic):
             kinesis.delete_stream(StreamName=name)
-        listed = s3.list_objects_v2(Bucket="datalake", Prefix=output_prefix).get("Contents", [])
-        for item in listed:
-            s3.delete_object(Bucket="datalake", Key=item["Key"])
-
-
-if __name__ == "__main__":
-    main()
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix=output_prefix).get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"])

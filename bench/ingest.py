@@ -1,184 +1,418 @@
-"""Lab A ingestion benchmark: the generator at rising rates into the streaming job, on the running stack.
+"""Lab A ingest side by side: our dynamic-schema streaming job (spark_jobs/lab_a.py) against Hudi's
+own documented Spark Structured Streaming sink (`writeStream.format("hudi")`) with the iot_4
+schema fixed in the job, the same table options (the lab's `hudi_options`), the same trigger,
+on the same records, in one SparkSession; the two take turns so that both see the same machine.
 
-For each rate it reports what reached the Hudi table (records/s), the Kafka backlog left at the
-end of the level, freshness (a record's event time -> the moment a Trino query first returns it:
-p50/p95/max) and the duration of the Hudi commits (write incl. hive sync) and whole micro-batches.
+- Sustained records/s: a topic pre-filled with the same records (the bench's generator, seeded)
+  is drained by each side into its own warm table in micro-batches of what one trigger holds at
+  the top offered rate (`maxOffsetsPerTrigger`, trigger availableNow); records / seconds until
+  the query ends. Two rounds, the order swapped. Goal: ours at least 0.8 of Hudi's.
+- Freshness at offered rates: the generator (a process of its own, `lakelab lab-a generate`, so
+  that it takes no CPU from the jobs' driver in this process) sends at each rate for a while into
+  each side's own topic; a poller asks Trino (hudi catalog) every second for the table's newest
+  event time. A record's freshness is the start of the first poll that returns a watermark at or
+  past its event time, minus that event time. Goal: our p95 within 1.2x of Hudi's; absolute goal
+  p95 under 10 s at 5,000 records/s.
 
-    .venv/bin/python bench/ingest.py [--rates 20,100,500,2000] [--seconds 40] [--trigger 5]
-
-Uses its own topic, table and checkpoint, removed at the end.
+Uses its own topics, tables and checkpoints, removed at the end.
 """
 
 from __future__ import annotations
 
-import json
+import bisect
 import os
-import statistics
+import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import typer
+import matplotlib
+import orjson
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
-from percentiles import percentile
-from rich.console import Console
-from rich.table import Table
 
-from lakelab.settings import get_settings
-from producers.kdg import Generator, device_pool
-from services.kafka.client import get_client as admin
-from services.trino.client import get_client as connect
-from spark_jobs.lab_a import IotHudiJob, JobConfig, drop_table, session
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
-console = Console()
+from bench.cli import Bench  # noqa: E402
+from bench.percentiles import percentile  # noqa: E402
+from lakelab.settings import ROOT, Settings  # noqa: E402
+from services.kafka.client import get_client as kafka_admin  # noqa: E402
+from services.s3.client import delete_prefix  # noqa: E402
+from services.trino.client import get_client as trino_client  # noqa: E402
+from spark_jobs.lab_a import LAB, IotHudiJob, JobConfig, drop_table, hudi_options, session  # noqa: E402
+
+PARTITIONS = 3
+DEVICES = 2000
+CATCH_UP_LIMIT_S = 90.0  # after a live level's generator ends
+SIDES = ("ours", "hudi")
+LABELS = {"ours": "our dynamic-schema job", "hudi": "Hudi's streaming sink, fixed schema"}
+# iot_4 (producers/templates/iot_4.json) as the standard job declares it
+IOT_4 = ("device_id STRING, event_time STRING, owner STRING, ip STRING, temperature BIGINT, humidity BIGINT, "
+         "pressure BIGINT, battery BIGINT")
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+@dataclass
+class Plan:
+    rates: tuple[float, ...]
+    level_seconds: float
+    drain_records: int
+    rounds: int
+    trigger_seconds: float
+
+    @property
+    def records_per_trigger(self) -> int:
+        """The drain's micro-batch size: two micro-batches (with a margin, so that rounding across
+        partitions leaves no third, tiny one)."""
+        return self.drain_records // 2 + 100
 
 
-class Freshness:
-    """Polls Trino for the newest event time in the table; a produced batch is visible when a
-    query returns a watermark at or past the batch's newest event time."""
+FULL = Plan(rates=(2000.0, 5000.0), level_seconds=25.0, drain_records=40_000, rounds=2, trigger_seconds=5.0)
+SMOKE = Plan(rates=(50.0,), level_seconds=3.0, drain_records=300, rounds=1, trigger_seconds=2.0)
 
-    def __init__(self, settings, table: str, interval: float = 1.0) -> None:
-        self.settings, self.table, self.interval = settings, table, interval
-        self.pending: list[tuple[float, str]] = []      # (newest event epoch, level)
-        self.latencies: dict[str, list[float]] = {}
-        self.lock = threading.Lock()
+
+@dataclass
+class Side:
+    """One side's table and its long-running streaming query on its own live topic."""
+
+    name: str
+    config: JobConfig
+    query: object = None
+
+    @property
+    def topic(self) -> str:
+        return self.config.topic
+
+    @property
+    def trino_table(self) -> str:
+        return f"hudi.{self.config.database}.{self.config.table}"
+
+
+@dataclass
+class Level:
+    side: str
+    rate: float
+    produced: int = 0
+    seconds: float = 0.0
+    drained_s: float | None = None
+    freshness: list[float] = field(default_factory=list)
+    unmatched: int = 0
+
+
+def _standard_writer(spark, settings: Settings, config: JobConfig, source, checkpoint: str, trigger: dict):
+    """Hudi's own streaming sink on the fixed iot_4 schema: parse, derive the partition, write."""
+    from pyspark.sql import functions as F
+
+    rows = (source.select(F.from_json(F.col("value").cast("string"), IOT_4).alias("j")).select("j.*")
+            .where(F.col("device_id").isNotNull())
+            .withColumn("event_time", F.col("event_time").cast("timestamp"))
+            .withColumn(config.partition_field, F.date_format("event_time", "yyyy-MM-dd")))
+    options = {**hudi_options(config, settings),
+               # Hudi's documented way to skip the metastore round trip when nothing changed (ours
+               # decides itself): each side gets its best
+               "hoodie.datasource.meta_sync.condition.sync": "true",
+               # the sink skips a batch id its table has committed before under the same writer
+               # identifier: each query (warm-up and live, each drain) is a writer of its own
+               "hoodie.datasource.write.streaming.checkpoint.identifier": Path(checkpoint).name}
+    return (rows.writeStream.format("hudi").options(**options).option("checkpointLocation", checkpoint)
+            .trigger(**trigger).start(config.path))
+
+
+def _kafka_source(spark, settings: Settings, topic: str, max_offsets: int | None = None):
+    reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+              .option("subscribe", topic).option("startingOffsets", "earliest").option("failOnDataLoss", "false"))
+    if max_offsets:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
+    return reader.load()
+
+
+def _generate(settings: Settings, topic: str, rate: float, seconds: float | None, count: int | None,
+              seed: int) -> None:
+    """The bench's generator (Lab A's KDG stand-in) as a process of its own; returns when it is done."""
+    command = [sys.executable, "-m", "lakelab.cli", "lab-a", "generate", "--profile", "iot_4", "--topic", topic,
+               "--rate", str(rate), "--batch", str(500 if not rate else max(1, min(500, int(rate / 10)))),
+               "--devices", str(DEVICES),
+               "--seed", str(seed), "--bootstrap", settings.kafka_bootstrap]
+    command += ["--duration", str(seconds)] if seconds else ["--count", str(count)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"the generator failed: {result.stderr[-500:]}")
+
+
+def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}"})
+    try:
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS)}
+    finally:
+        consumer.close()
+
+
+def _processed(query) -> dict[int, int]:
+    """The offsets the streaming query has committed, per partition."""
+    progress = query.lastProgress
+    if not progress or not progress["sources"]:
+        return {}
+    end = progress["sources"][0]["endOffset"]
+    offsets = orjson.loads(end) if isinstance(end, str) else end
+    return {int(p): o for topic in offsets.values() for p, o in topic.items()}
+
+
+def _event_times(settings: Settings, topic: str, start: dict[int, int], end: dict[int, int]) -> list[float]:
+    """The event times (epoch s) of the records in [start, end) of each partition."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in range(PARTITIONS)])
+    times, left = [], sum(end[p] - start.get(p, 0) for p in range(PARTITIONS))
+    try:
+        while left > 0:
+            for message in consumer.consume(1000, timeout=1.0):
+                if message.error() or message.offset() >= end[message.partition()]:
+                    continue
+                left -= 1
+                stamp = orjson.loads(message.value())["event_time"]
+                times.append(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    finally:
+        consumer.close()
+    return times
+
+
+class Watermarks:
+    """Polls Trino every second for the newest event time in one table: (poll start, watermark)."""
+
+    def __init__(self, settings: Settings, table: str) -> None:
+        self.cursor = trino_client(settings, "hudi", "default", request_timeout=60).cursor()
+        self.table = table
+        self.polls: list[tuple[float, float]] = []
         self.stop = threading.Event()
-        self.polls = 0
-        self.poll_seconds: list[float] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def produced(self, records: list[dict], level: str) -> None:
-        newest = max(datetime.fromisoformat(r["event_time"]) for r in records).timestamp()
-        with self.lock:
-            self.pending.append((newest, level))
-
-    def run(self) -> None:
-        cursor = connect(self.settings, "hudi", "default").cursor()
+    def _run(self) -> None:
         while not self.stop.is_set():
             began = time.time()
             try:
-                cursor.execute(f"SELECT max(event_time) FROM {self.table}")
-                watermark = cursor.fetchall()[0][0]
-            except Exception:  # noqa: BLE001 - the table does not exist before the first commit
-                watermark = None
-            seen_at = time.time()
-            self.polls += 1
-            self.poll_seconds.append(seen_at - began)
-            if watermark is not None:
-                mark = watermark.replace(tzinfo=timezone.utc).timestamp()
-                with self.lock:
-                    still = []
-                    for newest, level in self.pending:
-                        if newest <= mark + 0.0005:
-                            self.latencies.setdefault(level, []).append(seen_at - newest)
-                        else:
-                            still.append((newest, level))
-                    self.pending = still
-            self.stop.wait(max(0.0, self.interval - (time.time() - began)))
+                self.cursor.execute(f"SELECT max(event_time) FROM {self.table}")
+                mark = self.cursor.fetchall()[0][0]
+            except Exception:  # noqa: BLE001 - e.g. Trino busy: ask again next second
+                mark = None
+            if mark is not None:
+                self.polls.append((began, mark.replace(tzinfo=timezone.utc).timestamp()))
+            self.stop.wait(max(0.0, 1.0 - (time.time() - began)))
+
+    def freshness(self, event_times: list[float]) -> tuple[list[float], int]:
+        """Each record's freshness, and how many records no poll saw."""
+        starts, marks, highest = [], [], float("-inf")
+        for began, mark in self.polls:
+            highest = max(highest, mark)
+            starts.append(began)
+            marks.append(highest)
+        found, missed = [], 0
+        for event in event_times:
+            index = bisect.bisect_left(marks, event - 0.0005)
+            if index == len(marks):
+                missed += 1
+            else:
+                found.append(max(0.0, starts[index] - event))
+        return found, missed
 
 
-def main(
-    rates: str = typer.Option("20,100,500,2000", help="records/s per level, comma separated"),
-    seconds: float = typer.Option(40.0, help="duration of each level"),
-    trigger: float = typer.Option(5.0, help="micro-batch interval of the streaming job, seconds"),
-    devices: int = typer.Option(2000, help="device pool (upsert key space)"),
-    batch: int = typer.Option(100, help="generator put_records batch size"),
-    drain: float = typer.Option(60.0, help="max seconds to wait for the job to catch up at the end"),
-) -> None:
-    settings = get_settings()
-    run = uuid.uuid4().hex[:6]
+def run(bench: Bench) -> None:
+    settings, plan = bench.settings, SMOKE if bench.smoke else FULL
+    run_id = uuid.uuid4().hex[:6]
     workdir = Path(tempfile.mkdtemp(prefix="lakelab-bench-ingest-"))
-    config = JobConfig(topic=f"bench-iot-{run}", dead_letter_topic=f"bench-iot-dlq-{run}", table=f"bench_iot_{run}",
-                       path=f"s3a://warehouse/bench/bench_iot_{run}", checkpoint=str(workdir / "checkpoint"),
-                       metrics_file=workdir / "metrics.jsonl", trigger_seconds=trigger)
-    client = admin(settings)
-    for future in client.create_topics([NewTopic(config.topic, 3, 1), NewTopic(config.dead_letter_topic, 1, 1)]).values():
+    sides = {name: Side(name, JobConfig(
+        topic=f"bench-iot-{name}-{run_id}", dead_letter_topic=f"bench-iot-dlq-{run_id}", table=f"bench_iot_{name}_{run_id}",
+        path=f"s3a://{LAB.bucket}/bench/bench_iot_{name}_{run_id}", checkpoint=str(workdir / f"{name}-live"),
+        metrics_file=workdir / f"{name}-metrics.jsonl", trigger_seconds=plan.trigger_seconds)) for name in SIDES}
+    drain_topic = f"bench-iot-drain-{run_id}"
+    admin = kafka_admin(settings)
+    topics = [*(s.topic for s in sides.values()), drain_topic, sides["ours"].config.dead_letter_topic]
+    for future in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics]).values():
         future.result()
-    console.print(f"bench: topic {config.topic} -> table {config.table}, trigger {trigger} s, "
-                  f"levels {rates} rec/s x {seconds:.0f} s, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    bench.step("starting Spark")
     spark = session(settings, "bench-ingest")
     spark.sparkContext.setLogLevel("ERROR")
-    job = IotHudiJob(spark, config, settings)
-    query = job.start()
-    fresh = Freshness(settings, config.table)
-    poller = threading.Thread(target=fresh.run, daemon=True)
-    poller.start()
-    results = []
-    warm_batches = 0
     try:
-        # warm-up, not measured: the first commit creates the table and warms the JVM (~10-30 s)
-        warmup = Generator(settings.kafka_bootstrap, topic=config.topic, profile="iot_4",
-                           devices=device_pool(devices), rate=0, batch=100)
-        produced_total = warmup.run(count=100).sent
-        deadline = time.monotonic() + 180
-        while job.totals.records < produced_total and time.monotonic() < deadline:
-            time.sleep(0.5)
-        console.print(f"warm-up: first commit after {time.monotonic() - deadline + 180:.1f} s")
-        warm_batches = job.totals.batches      # batch ids of a new checkpoint start at 0
-        for rate in [float(r) for r in rates.split(",")]:
-            level = f"{rate:g}"
-            generator = Generator(settings.kafka_bootstrap, topic=config.topic, profile="iot_4",
-                                  devices=device_pool(devices), rate=rate, batch=min(batch, max(1, int(rate))))
-            ingested_before, began = job.totals.records, time.monotonic()
-            batches_before = job.totals.batches
-            stats = generator.run(duration=seconds, on_batch=lambda records, _at, level=level: fresh.produced(records, level))
-            elapsed = time.monotonic() - began
-            produced_total += stats.sent
-            ingested = job.totals.records - ingested_before
-            results.append({
-                "level": level, "produced_rate": stats.sent / elapsed, "ingested_rate": ingested / elapsed,
-                "backlog": produced_total - job.totals.records, "batches": job.totals.batches - batches_before,
-            })
-            console.print(f"level {level} rec/s: produced {stats.sent} ({stats.sent / elapsed:.0f}/s), "
-                          f"ingested {ingested} ({ingested / elapsed:.0f}/s), backlog {results[-1]['backlog']}")
-        deadline = time.monotonic() + drain
-        while job.totals.records < produced_total and time.monotonic() < deadline:
-            time.sleep(1)
-        time.sleep(3 * fresh.interval)
+        bench.step("warm-up: the first commit of each side creates its table")
+        _warm_up(spark, settings, sides)
+        bench.step(f"filling {drain_topic} with {plan.drain_records:,} records")
+        _generate(settings, drain_topic, 0, None, plan.drain_records, seed=7)
+        drains: dict[str, list[float]] = {name: [] for name in SIDES}
+        for round_number in range(plan.rounds):
+            for name in SIDES if round_number % 2 == 0 else SIDES[::-1]:
+                bench.step(f"drain round {round_number + 1}/{plan.rounds}: {LABELS[name]}")
+                seconds = _drain(spark, settings, sides[name], drain_topic, workdir / f"{name}-drain-{round_number}",
+                                 plan.records_per_trigger)
+                drains[name].append(plan.drain_records / seconds)
+        ours, theirs = (sorted(drains[name])[len(drains[name]) // 2] for name in SIDES)
+        bench.figure(f"sustained records/s draining {plan.drain_records:,} records in micro-batches of "
+                     f"{plan.records_per_trigger:,} (median of {plan.rounds})", ours, "records/s",
+                     standard=theirs, standard_name=LABELS["hudi"], at_least=0.8)
+        bench.step("starting both live queries")
+        _start_live_queries(spark, settings, sides, plan)
+        levels: list[Level] = []
+        for index, rate in enumerate(plan.rates):
+            for name in SIDES if index % 2 == 0 else SIDES[::-1]:
+                bench.step(f"{rate:g} records/s offered for {plan.level_seconds:g} s: {LABELS[name]}")
+                levels.append(_live_level(settings, sides[name], rate, plan.level_seconds, seed=100 + index))
+            ours_level, hudi_level = (next(lv for lv in levels if lv.side == n and lv.rate == rate) for n in SIDES)
+            _report_level(bench, ours_level, hudi_level, rate == max(plan.rates) and not bench.smoke)
+        _commit_seconds(bench, sides["ours"])
+        _plot(bench, levels)
     finally:
-        fresh.stop.set()
-        poller.join(10)
-        query.stop()
-        metrics = [json.loads(line) for line in Path(config.metrics_file).read_text().splitlines()] \
-            if Path(config.metrics_file).exists() else []
+        for side in sides.values():
+            if side.query is not None and side.query.isActive:
+                side.query.stop()
         try:
-            drop_table(spark, config, settings)
-            for future in client.delete_topics([config.topic, config.dead_letter_topic]).values():
+            drop_table(spark, sides["ours"].config, settings)
+            spark.sql(f"DROP TABLE IF EXISTS `{sides['hudi'].config.database}`.`{sides['hudi'].config.table}`")
+            delete_prefix(settings, sides["hudi"].config.path)
+            for future in admin.delete_topics(topics).values():
                 future.result()
         finally:
             spark.stop()
-
-    table = Table("rate target", "produced/s", "into Hudi/s", "backlog at end", "fresh p50 s", "fresh p95 s",
-                  "fresh max s", "batches", title=f"Lab A ingest, trigger {trigger} s")
-    for r in results:
-        lat = fresh.latencies.get(r["level"], [])
-        table.add_row(r["level"], _fmt(r["produced_rate"], 0), _fmt(r["ingested_rate"], 0), str(r["backlog"]),
-                      _fmt(percentile(lat, 0.5)), _fmt(percentile(lat, 0.95)), _fmt(max(lat) if lat else None),
-                      str(r["batches"]))
-    console.print(table)
-    metrics = [m for m in metrics if m["batch_id"] >= warm_batches]   # the measured levels only
-    writes = [m["write_s"] for m in metrics if m["upserted"]]
-    batches_s = [m["batch_s"] for m in metrics if m["upserted"]]
-    sizes = [m["records"] for m in metrics]
-    rates_per_batch = [m["records"] / m["batch_s"] for m in metrics if m["batch_s"] > 0 and m["records"] >= 1000]
-    syncs = sum(1 for m in metrics if m.get("hive_sync"))
-    console.print(
-        f"peak micro-batch throughput (batches of >= 1000 records): "
-        f"{_fmt(max(rates_per_batch) if rates_per_batch else None, 0)} records/s; hive sync ran in {syncs} commits")
-    console.print(
-        f"commits: {len(writes)}; Hudi commit (write + hive sync when needed) p50 {_fmt(percentile(writes, 0.5))} s, "
-        f"p95 {_fmt(percentile(writes, 0.95))} s, max {_fmt(max(writes) if writes else None)} s; "
-        f"whole micro-batch p50 {_fmt(percentile(batches_s, 0.5))} s, max {_fmt(max(batches_s) if batches_s else None)} s; "
-        f"records per batch median {_fmt(statistics.median(sizes) if sizes else None, 0)}, max {max(sizes) if sizes else '-'}")
-    console.print(f"freshness measured by {fresh.polls} Trino polls (query p50 {_fmt(percentile(fresh.poll_seconds, 0.5), 2)} s); "
-                  f"unmatched batches {len(fresh.pending)}; trigger interval {trigger} s; load now {os.getloadavg()[0]:.1f}")
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
-if __name__ == "__main__":
-    typer.run(main)
+def _warm_up(spark, settings: Settings, sides: dict[str, Side]) -> None:
+    """Each side's first commit (which creates its table), on its live topic and checkpoint; the
+    two at once, as nothing is measured yet."""
+    for side in sides.values():
+        _generate(settings, side.topic, 0, None, 200, seed=1)
+    warming = [threading.Thread(target=_run_once, args=(spark, settings, side, side.config, None))
+               for side in sides.values()]
+    for thread in warming:
+        thread.start()
+    for thread in warming:
+        thread.join()
+
+
+def _start_live_queries(spark, settings: Settings, sides: dict[str, Side], plan: Plan) -> None:
+    ours, hudi = sides["ours"], sides["hudi"]
+    ours.query = IotHudiJob(spark, ours.config, settings).start()
+    hudi.query = _standard_writer(spark, settings, hudi.config, _kafka_source(spark, settings, hudi.topic),
+                                  hudi.config.checkpoint, {"processingTime": f"{plan.trigger_seconds} seconds"})
+
+
+def _wait_caught_up(settings: Settings, side: Side, timeout_s: float) -> float | None:
+    """Seconds until the side's query has processed everything in its topic; None past the timeout."""
+    began = time.monotonic()
+    target = _end_offsets(settings, side.topic)
+    while time.monotonic() - began < timeout_s:
+        if side.query.exception() is not None:
+            raise RuntimeError(f"{side.name}'s streaming query failed: {side.query.exception()}")
+        done = _processed(side.query)
+        if all(done.get(p, 0) >= o for p, o in target.items() if o) and not side.query.status["isTriggerActive"]:
+            return time.monotonic() - began
+        time.sleep(0.2)
+    return None
+
+
+def _drain(spark, settings: Settings, side: Side, topic: str, checkpoint: Path, per_trigger: int) -> float:
+    """Seconds one side takes to put every record of `topic` into its table."""
+    config = JobConfig(**{**side.config.__dict__, "topic": topic, "checkpoint": str(checkpoint),
+                          "metrics_file": checkpoint.parent / f"{checkpoint.name}.jsonl"})
+    return _run_once(spark, settings, side, config, per_trigger)
+
+
+def _run_once(spark, settings: Settings, side: Side, config: JobConfig, per_trigger: int | None) -> float:
+    """One side's query on `config`'s topic with trigger availableNow: seconds until it ends."""
+    expected = sum(_end_offsets(settings, config.topic).values())
+    if side.name == "ours":
+        job = IotHudiJob(spark, replace(config, once=True, max_offsets_per_trigger=per_trigger), settings)
+        began = time.monotonic()
+        processed = job.run().records
+        seconds = time.monotonic() - began
+    else:
+        began = time.monotonic()
+        query = _standard_writer(spark, settings, config, _kafka_source(spark, settings, config.topic, per_trigger),
+                                 config.checkpoint, {"availableNow": True})
+        query.awaitTermination()
+        seconds = time.monotonic() - began
+        if query.exception() is not None:
+            raise RuntimeError(f"Hudi's streaming sink failed: {query.exception()}")
+        processed = sum(p["numInputRows"] for p in query.recentProgress)
+    if processed != expected:
+        raise RuntimeError(f"{side.name} processed {processed} of the {expected} records of {config.topic}")
+    return seconds
+
+
+def _live_level(settings: Settings, side: Side, rate: float, seconds: float, seed: int) -> Level:
+    level = Level(side.name, rate)
+    before = _end_offsets(settings, side.topic)
+    watermarks = Watermarks(settings, side.trino_table)
+    watermarks.thread.start()
+    try:
+        began = time.monotonic()
+        _generate(settings, side.topic, rate, seconds, None, seed)
+        level.seconds = time.monotonic() - began
+        level.drained_s = _wait_caught_up(settings, side, timeout_s=CATCH_UP_LIMIT_S)
+        time.sleep(2.5)  # the last commit becomes visible to a poll
+    finally:
+        watermarks.stop.set()
+        watermarks.thread.join(30)
+    after = _end_offsets(settings, side.topic)
+    level.produced = sum(after.values()) - sum(before.values())
+    level.freshness, level.unmatched = watermarks.freshness(_event_times(settings, side.topic, before, after))
+    return level
+
+
+def _report_level(bench: Bench, ours: Level, hudi: Level, top: bool) -> None:
+    rate = f"{ours.rate:g}/s offered"
+    for level in (ours, hudi):
+        caught_up = f"after {level.drained_s:.1f} s" if level.drained_s is not None else \
+            f"NOT within {CATCH_UP_LIMIT_S:g} s"
+        bench.note(f"{rate}, {LABELS[level.side]}: produced {level.produced:,} "
+                   f"({level.produced / level.seconds:,.0f}/s, generator run {level.seconds:.0f} s), caught up "
+                   f"{caught_up} past the generator's end; freshness p50 {_fmt(percentile(level.freshness, 0.5))} s, "
+                   f"max {_fmt(max(level.freshness) if level.freshness else None)} s; {level.unmatched} records never seen")
+    p95 = percentile(ours.freshness, 0.95)
+    bench.figure(f"{rate}: p95 freshness", p95, "s", standard=percentile(hudi.freshness, 0.95),
+                 standard_name=LABELS["hudi"], at_most=1.2)
+    produced = ours.produced / ours.seconds if ours.seconds else None
+    bench.figure(f"{rate}: records/s the generator reached", produced, "records/s")
+    if top:
+        bench.figure(f"{rate}: our p95 freshness", p95, "s", at_most=10)
+        bench.figure(f"{rate}: our sustained records/s (produced, all caught up)",
+                     produced if ours.drained_s is not None and not ours.unmatched else 0.0, "records/s", at_least=5000)
+
+
+def _commit_seconds(bench: Bench, ours: Side) -> None:
+    """Where our micro-batches spent their time (the job's metrics file)."""
+    path = Path(ours.config.metrics_file)
+    metrics = [orjson.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    big = [m for m in metrics if m["records"] >= 1000]
+    if big:
+        writes, batches = [m["write_s"] for m in big], [m["batch_s"] for m in big]
+        records = percentile([m["records"] for m in big], 0.5)
+        bench.note(f"our live micro-batches of >= 1,000 records: {len(big)}, median {records:,.0f} records; Hudi "
+                   f"commit p50 {percentile(writes, 0.5):.1f} s, whole batch p50 {percentile(batches, 0.5):.1f} s "
+                   f"(the rest: reading, parsing, schema, checks)")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _plot(bench: Bench, levels: list[Level]) -> None:
+    figure, ax = plt.subplots(figsize=(8, 4.5))
+    for name, color in zip(SIDES, ("tab:blue", "tab:orange")):
+        mine = sorted((lv for lv in levels if lv.side == name), key=lambda lv: lv.rate)
+        rates = [lv.rate for lv in mine]
+        for q, style in ((0.5, "--"), (0.95, "-")):
+            ax.plot(rates, [percentile(lv.freshness, q) for lv in mine], style, marker="o", color=color,
+                    label=f"{LABELS[name]}, p{int(q * 100)}")
+    ax.set_xlabel("offered records/s")
+    ax.set_ylabel("freshness, s (event time -> visible in Trino)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    one, five, _ = os.getloadavg()
+    ax.set_title(f"Lab A freshness against offered rate (load {one:.1f}/{five:.1f}, {os.cpu_count()} cores)")
+    figure.tight_layout()
+    figure.savefig(bench.plot_path("freshness"), dpi=110)
+    plt.close(figure)

@@ -1,105 +1,183 @@
-"""Lab B benchmark on the running stack (nothing is started or stopped; everything it creates
-carries a unique suffix and is removed at the end):
+"""Lab B on the running stack (nothing is started or stopped; everything it creates carries a
+unique suffix and is removed at the end):
 
-- delivery: records/s of the Firehose stand-in draining a pre-filled topic into 1 MB / 60 s
-  objects, and the sizes of those objects;
+- delivery, side by side: records/s of the Firehose stand-in draining a pre-filled topic into
+  durable 1 MB objects (validated JSON lines, exactly-once markers, committed offsets) against a
+  plain consumer writing the same bytes to S3 as 1 MB objects with no parsing (each object put,
+  then its offsets committed); the two take turns on the same records, each with its own group.
+  Goal: the Firehose at least 0.7 of the plain consumer;
 - Lambda: seconds per MB of raw JSON converted to partitioned snappy Parquet;
 - alerts: latency from a trade's production (its message timestamp) to its alert being on the
   alerts topic (the topic stamps LogAppendTime), p50 / p95, at a steady replay rate.
-
-    .venv/bin/python bench/lab_b.py [--records 60000] [--rate 400] [--seconds 15]
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import statistics
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 
-import typer
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
-from percentiles import percentile
-from rich.console import Console
-from rich.table import Table
 
 from aws.firehose.delivery import DeliveryConfig, Firehose
+from bench.cli import Bench
+from bench.percentiles import percentile
 from labs.lab_b.alerts import AlertConfig
 from labs.lab_b.alerts import run as run_alerts
 from labs.lab_b.stockdata_lambda import process_object
-from lakelab.settings import get_settings
+from lakelab.resources import resources
+from lakelab.settings import Settings
 from producers.lab_b import replay, sample_trades
-from services.kafka.client import get_client as admin
+from services.kafka.client import get_client as kafka_admin
+from services.s3.client import delete_prefix
 from services.s3.client import get_client as s3_client
 
-console = Console()
+LAB = resources().labs.lab_b
+PARTITIONS = 3
 
 
-def _drained(settings, config: DeliveryConfig) -> bool:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": config.group})
+@dataclass
+class Delivered:
+    records: int = 0
+    objects: list[int] = field(default_factory=list)  # sizes in bytes
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+def deliver_with_firehose(settings: Settings, topic: str, prefix: str, total: int) -> Delivered:
+    config = DeliveryConfig(topic=topic, bucket=LAB.bucket, prefix=prefix, error_prefix=f"{prefix.rstrip('/')}_errors/",
+                            buffer_bytes=settings.firehose_buffer_bytes, buffer_seconds=settings.firehose_buffer_seconds,
+                            group_id=f"bench-firehose-{uuid.uuid4().hex[:8]}",
+                            # the stop below is seen within 50 ms instead of after an idle 0.5 s wait:
+                            # the plain consumer stops at its last record too
+                            poll_seconds=0.05)
+    firehose, stop = Firehose(settings, config), threading.Event()
+    began = time.monotonic()
+    worker = threading.Thread(target=firehose.run, args=(stop,))
+    worker.start()
+    while firehose.stats.records + sum(len(b.good) for b in firehose.batches.values()) < total and worker.is_alive():
+        time.sleep(0.005)
+    stop.set()  # the last partial buffers flush now instead of after buffer_seconds
+    worker.join()
+    assert firehose.stats.records == total, f"the Firehose delivered {firehose.stats.records} of {total} records"
+    return Delivered(firehose.stats.records, [size for _, size in firehose.stats.objects], time.monotonic() - began)
+
+
+def deliver_plainly(settings: Settings, topic: str, prefix: str, total: int) -> Delivered:
+    """The standard alternative: a consumer that appends each value and a line end to its
+    partition's buffer and puts it as an object when it reaches the buffer size, then commits."""
+    s3 = s3_client(settings)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-plain-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    buffers: dict[int, list[bytes]] = {}
+    sizes: dict[int, int] = {}
+    last: dict[int, int] = {}
+    result = Delivered()
+    began = time.monotonic()
+
+    def put(partition: int) -> None:
+        body = b"".join(buffers.pop(partition))
+        s3.put_object(Bucket=LAB.bucket, Key=f"{prefix}{topic}-{partition}-{last[partition]:020d}.json", Body=body)
+        consumer.commit(offsets=[TopicPartition(topic, partition, last[partition] + 1)], asynchronous=False)
+        result.objects.append(len(body))
+        sizes[partition] = 0
+
     try:
-        tps = [TopicPartition(config.topic, p) for p in range(3)]
-        committed = consumer.committed(tps, timeout=10)
-        return all(consumer.get_watermark_offsets(tp, timeout=10)[1] in (c.offset, 0) for tp, c in zip(tps, committed))
+        seen = 0
+        while seen < total:
+            for message in consumer.consume(num_messages=500, timeout=0.5):
+                if message.error():
+                    continue
+                partition = message.partition()
+                buffers.setdefault(partition, []).append(message.value() + b"\n")
+                sizes[partition] = sizes.get(partition, 0) + len(message.value()) + 1
+                last[partition] = message.offset()
+                seen += 1
+                if sizes[partition] >= settings.firehose_buffer_bytes:
+                    put(partition)
+        for partition in list(buffers):
+            put(partition)
     finally:
         consumer.close()
+    result.records, result.seconds = seen, time.monotonic() - began
+    return result
 
 
-def main(records: int = typer.Option(60_000, help="trades to deliver"),
-         rate: float = typer.Option(400.0, help="replay rate for the alert latency, records/s"),
-         seconds: float = typer.Option(15.0, help="replay duration for the alert latency")) -> None:
-    logging.getLogger("analytics.trade_alerts").setLevel(logging.ERROR)  # no line per alert here
-    settings = get_settings()
+def run(bench: Bench) -> None:
+    settings = bench.settings
+    logging.getLogger("labs.lab_b.alerts").setLevel(logging.ERROR)  # no line per alert here
+    logging.getLogger("aws.firehose.delivery").setLevel(logging.WARNING)  # no line per object
+    records, rounds, rate, seconds = (3000, 1, 50.0, 2.0) if bench.smoke else (300_000, 3, 400.0, 10.0)
     u = uuid.uuid4().hex[:8]
     topic, alerts_topic, dataset = f"bench-stockdata-{u}", f"bench-alerts-{u}", f"stockdata_bench_{u}"
-    kafka = admin(settings)
-    for future in kafka.create_topics([NewTopic(topic, 3, 1), NewTopic(f"{topic}-live", 3, 1),
-                                       NewTopic(alerts_topic, 1, 1, config={"message.timestamp.type": "LogAppendTime"})]).values():
+    # every Firehose round writes the same keys (they derive from the offsets); the plain
+    # consumer's objects go beside them
+    prefixes = {"firehose": f"{LAB.raw_zone}{dataset}/", "plain": f"{LAB.raw_zone}{dataset}_plain/"}
+    kafka = kafka_admin(settings)
+    stamped = {"message.timestamp.type": "LogAppendTime"}
+    for future in kafka.create_topics([NewTopic(topic, PARTITIONS, 1), NewTopic(f"{topic}-live", PARTITIONS, 1),
+                                       NewTopic(alerts_topic, 1, 1, config=stamped)]).values():
         future.result()
-    s3 = s3_client(settings)
     trades = sample_trades(hours=24)
     try:
-        # --- delivery ---------------------------------------------------------------------
+        bench.step(f"filling {topic} with {records:,} trades")
         loops = max(1, -(-records // len(trades)))
-        replay(settings.kafka_bootstrap, topic, trades, batch=5000, loops=loops, progress=False)
-        total = len(trades) * loops
-        config = DeliveryConfig(topic=topic, bucket="datalake", prefix=f"raw-zone/{dataset}/",
-                                error_prefix=f"raw-zone/{dataset}_errors/", buffer_bytes=settings.firehose_buffer_bytes,
-                                buffer_seconds=settings.firehose_buffer_seconds)
-        firehose, stop = Firehose(settings, config), threading.Event()
-        began = time.monotonic()
-        worker = threading.Thread(target=firehose.run, args=(stop,))
-        worker.start()
-        while firehose.stats.records + sum(len(b.good) for b in firehose.batches.values()) < total:
-            time.sleep(0.05)
-        read_s = time.monotonic() - began
-        stop.set()  # the last partial buffers flush now instead of after 60 s
-        worker.join()
-        delivered_s = time.monotonic() - began
-        assert _drained(settings, config) and firehose.stats.records == total
-        sizes = sorted(size for _, size in firehose.stats.objects)
+        replay(settings.kafka_bootstrap, topic, (trades * loops)[:records], batch=5000, progress=False)
+        results: dict[str, list[Delivered]] = {"firehose": [], "plain": []}
+        for round_number in range(rounds):
+            for way in ("firehose", "plain") if round_number % 2 == 0 else ("plain", "firehose"):
+                bench.step(f"delivery round {round_number + 1}/{rounds}: {way}")
+                deliver = deliver_with_firehose if way == "firehose" else deliver_plainly
+                results[way].append(deliver(settings, topic, prefixes[way], records))
+        ours, plain = (statistics.median(d.rate for d in results[w]) for w in ("firehose", "plain"))
+        bench.figure(f"delivery to durable 1 MB objects, median of {rounds} rounds", ours, "records/s",
+                     standard=plain, standard_name="plain consumer, same bytes, no parsing", at_least=0.7)
+        sizes = sorted(s for d in results["firehose"] for s in d.objects)
+        bench.note(f"Firehose objects: {len(sizes)}, median {statistics.median(sizes) / 1024:.0f} KiB, "
+                   f"max {sizes[-1] / 1024:.0f} KiB; {records:,} records "
+                   f"({sum(sizes) / len(results['firehose']) / 2**20:.1f} MiB per round)")
 
-        # --- Lambda -----------------------------------------------------------------------
-        convert_s, outputs = [], 0
-        for key, _ in firehose.stats.objects:
-            t0 = time.perf_counter()
-            outputs += len(process_object("datalake", key, [dataset])["new_keys"])
-            convert_s.append(time.perf_counter() - t0)
-        megabytes = sum(sizes) / 2**20
+        bench.step("Lambda: raw JSON objects to Parquet")
+        convert_s, megabytes = [], 0.0
+        keys = [o["Key"] for page in s3_client(settings).get_paginator("list_objects_v2").paginate(
+            Bucket=LAB.bucket, Prefix=prefixes["firehose"]) for o in page.get("Contents", [])]
+        for key in keys:
+            began = time.perf_counter()
+            process_object(LAB.bucket, key, [dataset])
+            convert_s.append(time.perf_counter() - began)
+            megabytes += s3_client(settings).head_object(Bucket=LAB.bucket, Key=key)["ContentLength"] / 2**20
+        bench.figure(f"Lambda: seconds per MB of raw JSON to Parquet ({len(keys)} objects)",
+                     sum(convert_s) / megabytes if megabytes else None, "s/MB")
 
-        # --- alert latency ------------------------------------------------------------------
-        live = f"{topic}-live"
-        stop_alerts = threading.Event()
-        job = threading.Thread(target=run_alerts, args=(settings, AlertConfig(live, alerts_topic), stop_alerts))
-        job.start()
+        bench.step(f"alerts: {rate:g} trades/s for {seconds:g} s")
+        latencies = _alert_latencies(settings, f"{topic}-live", alerts_topic, trades, rate, seconds)
+        bench.figure(f"alert latency p50 ({len(latencies)} alerts)", percentile(latencies, 0.5), "ms")
+        bench.figure("alert latency p95", percentile(latencies, 0.95), "ms")
+    finally:
+        kafka.delete_topics([topic, f"{topic}-live", alerts_topic])
+        for folder in (*prefixes.values(), f"{LAB.raw_zone}{dataset}_errors/", f"{LAB.processed_zone}{dataset}/",
+                       f"{LAB.processed_zone}{dataset}_errors/", f"{LAB.processed_zone}_manifests/{dataset}/"):
+            delete_prefix(settings, f"s3a://{LAB.bucket}/{folder}")
+
+
+def _alert_latencies(settings: Settings, live: str, alerts_topic: str, trades: list, rate: float,
+                     seconds: float) -> list[float]:
+    stop = threading.Event()
+    job = threading.Thread(target=run_alerts, args=(settings, AlertConfig(live, alerts_topic), stop))
+    job.start()
+    try:
         time.sleep(3)  # the job joins its group
-        count = int(rate * seconds)
-        replay(settings.kafka_bootstrap, live, trades[:count], rate=rate, batch=1, progress=False)
-        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{u}",
+        replay(settings.kafka_bootstrap, live, trades[:int(rate * seconds)], rate=rate, batch=1, progress=False)
+        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
                              "auto.offset.reset": "earliest"})
         consumer.subscribe([alerts_topic])
         latencies: list[float] = []
@@ -110,30 +188,7 @@ def main(records: int = typer.Option(60_000, help="trades to deliver"),
                     alert = json.loads(message.value())
                     latencies.append(message.timestamp()[1] - alert["trade_produced_ms"])
         consumer.close()
-        stop_alerts.set()
-        job.join()
+        return latencies
     finally:
-        kafka.delete_topics([topic, f"{topic}-live", alerts_topic])
-        for prefix in (f"raw-zone/{dataset}", f"processed-zone/{dataset}", f"processed-zone/_manifests/{dataset}/",
-                       f"_firehose/firehose-{topic}-"):
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket="datalake", Prefix=prefix)
-            keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
-            for i in range(0, len(keys), 500):
-                s3.delete_objects(Bucket="datalake", Delete={"Objects": [{"Key": k} for k in keys[i:i + 500]]})
-
-    table = Table("measure", "value", title=f"Lab B on the native stack ({os.cpu_count()} cores)")
-    table.add_row("delivery: records", f"{total:,} ({sum(sizes) / 2**20:.1f} MiB of JSON lines)")
-    table.add_row("delivery: records/s (read + buffered)", f"{total / read_s:,.0f}")
-    table.add_row("delivery: records/s (until last object written)", f"{total / delivered_s:,.0f}")
-    table.add_row("delivery: objects", f"{len(sizes)}: min {sizes[0] / 1024:.0f} KiB, median "
-                  f"{statistics.median(sizes) / 1024:.0f} KiB, max {sizes[-1] / 1024:.0f} KiB")
-    table.add_row("Lambda: seconds per MB of raw JSON", f"{sum(convert_s) / megabytes:.3f} "
-                  f"({len(convert_s)} objects -> {outputs} Parquet files, p50 {statistics.median(convert_s):.3f} s/object)")
-    table.add_row("alerts: trades replayed", f"{count} at {rate:g}/s, {len(latencies)} alerts")
-    if latencies:
-        table.add_row("alerts: latency p50 / p95 (ms)", f"{percentile(latencies, 0.5):.0f} / {percentile(latencies, 0.95):.0f}")
-    console.print(table)
-
-
-if __name__ == "__main__":
-    typer.run(main)
+        stop.set()
+        job.join()

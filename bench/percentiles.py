@@ -1,5 +1,5 @@
-"""The one percentile definition every benchmark prints (nearest rank), so that a "p95" means the
-same thing in each of them. The scripts import it as a sibling module (`python bench/NAME.py`)."""
+"""The one percentile definition every benchmark reports (nearest rank), so that a "p95" means the
+same thing in each of them."""
 
 from __future__ import annotations
 

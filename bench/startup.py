@@ -1,117 +1,104 @@
-"""Startup benchmark. Native mode: install time, cold start (fresh data) and warm start (existing
-data) per service and in total, and the whole stack's RSS once idle. Compose mode: the image's
-build time without and with Docker's build cache (the download cache warm either way), `up --wait`
-on fresh and on existing volumes, and each container's memory once idle; the load average (1, 5,
-15 min) beside each figure, as the machine's other work moves them.
+"""Startup: install time, a cold start (fresh data), then warm starts (existing data) of the whole
+stack side by side with the warm start of its slowest service alone (its dependencies running),
+in turns; the stack's RSS once idle.
 
-Needs the ports free: run `lakelab down` first. Uses a throw-away state folder (and in compose mode
-its own compose project, so volumes too), so your lake's data is untouched; downloads come from
-the usual cache.
+Needs the ports free (the stack down: `lakelab bench` says so otherwise). Uses a throw-away state
+folder, so your lake's data is untouched; downloads come from the usual cache. Goal: the whole
+stack's warm start at most 1.3x its slowest service's own.
 
-    .venv/bin/python bench/startup.py [--mode native|compose] [--idle-seconds 30]
+In compose mode (`LAKELAB_MODE=compose lakelab bench startup`, the containers down): the image's build
+time without and with Docker's build cache (the download cache warm either way), `up --wait` on
+fresh and on existing volumes, and each container's memory once idle, in a compose project of its
+own (its own volumes).
 """
 
 from __future__ import annotations
 
-import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import typer
-from rich.console import Console
-from rich.table import Table
-
-from lakelab.settings import Settings, get_settings
+from bench.cli import Bench
 from services import compose, supervisor
 
-console = Console()
 
-
-def main(
-    mode: str = typer.Option(None, help="native (processes) or compose (containers); default: LAKELAB_MODE"),
-    idle_seconds: float = typer.Option(30.0, help="wait before measuring idle memory"),
-) -> None:
-    mode = mode or get_settings().mode
-    if mode not in ("native", "compose"):
-        raise typer.BadParameter(f"--mode is native or compose, not {mode!r}")
-    if mode == "compose":
-        _compose(get_settings(), idle_seconds)
-    else:
-        _native(idle_seconds)
-
-
-def _native(idle_seconds: float) -> None:
-    base = get_settings()
-    running = [s.name for s in supervisor.SERVICES if supervisor.running_pid(base, s.name)]
-    if running:
-        raise typer.BadParameter(f"stop the running stack first (`lakelab down`): {', '.join(running)}")
+def run(bench: Bench) -> None:
+    rounds, idle_s = (1, 2.0) if bench.smoke else (2, 20.0)
+    if bench.settings.mode == "compose":
+        _compose(bench, idle_s)
+        return
     with tempfile.TemporaryDirectory(prefix="lakelab-bench-") as state:
-        settings = base.model_copy(update={"state_dir": Path(state)})
+        settings = bench.settings.model_copy(update={"state_dir": Path(state)})
+        bench.step("install step (cached downloads)")
         began = time.monotonic()
         supervisor.install(settings)
-        install_s = time.monotonic() - began
+        bench.figure("install step, downloads cached", time.monotonic() - began, "s")
         try:
-            cold, cold_total = _timed_up(settings)
-            supervisor.down(settings)
-            warm, warm_total = _timed_up(settings)
-            time.sleep(idle_seconds)
-            idle = {s.name: s.rss_bytes for s in supervisor.status(settings)}
+            bench.step("cold start: fresh data")
+            cold, cold_total = _timed_up(settings, None)
+            bench.figure("cold start of the whole stack", cold_total, "s")
+            bench.note("cold start per service, spawn to ready: " + ", ".join(f"{n} {s:.1f} s" for n, s in cold.items()))
+            bench.step("finding the slowest service's own warm start")
+            alone = {}
+            for service in supervisor.SERVICES:  # each alone, everything else running
+                if service.optional:  # not part of a plain `lakelab up`
+                    continue
+                supervisor.down(settings, [service.name])
+                alone[service.name] = _timed_up(settings, [service.name])[1]
+            slowest = max(alone, key=alone.get)
+            bench.note("warm start of each service alone (the others running): "
+                       + ", ".join(f"{n} {s:.1f} s" for n, s in alone.items()))
+            whole, single = [], [alone[slowest]]
+            for round_number in range(rounds):
+                for what in ("stack", slowest) if round_number % 2 == 0 else (slowest, "stack"):
+                    bench.step(f"warm start round {round_number + 1}/{rounds}: {what}")
+                    supervisor.down(settings, None if what == "stack" else [what])
+                    timings, total = _timed_up(settings, None if what == "stack" else [what])
+                    (whole if what == "stack" else single).append(total)
+                    if what == "stack":
+                        bench.note(f"warm start round {round_number + 1}, spawn to ready: "
+                                   + ", ".join(f"{n} {s:.1f} s" for n, s in timings.items()))
+            bench.figure(f"warm start, median of {rounds}: whole stack against {slowest} alone",
+                         statistics.median(whole), "s", standard=statistics.median(single),
+                         standard_name=f"{slowest} alone", at_most=1.3)
+            bench.step(f"idle for {idle_s:g} s")
+            time.sleep(idle_s)
+            idle = {s.name: s.rss_bytes for s in supervisor.status(settings) if not s.not_started}
+            bench.figure("idle RSS of the whole stack", sum(idle.values()) / 2**20, "MiB")
+            bench.note("idle RSS: " + ", ".join(f"{n} {b / 2**20:.0f} MiB" for n, b in idle.items()))
         finally:
             supervisor.reset(settings)
 
-    table = Table("service", "cold start s", "warm start s", "idle RSS MiB", title="lakelab startup (native)")
-    for service in supervisor.SERVICES:
-        name = service.name
-        table.add_row(name, f"{cold[name]:.1f}", f"{warm[name]:.1f}", f"{idle[name] / 2**20:.0f}")
-    table.add_row("[bold]total (wall)", f"{cold_total:.1f}", f"{warm_total:.1f}", f"{sum(idle.values()) / 2**20:.0f}")
-    console.print(table)
-    console.print(f"install step (cache {'warm' if install_s < 60 else 'cold'}): {install_s:.1f} s; "
-                  f"per-service seconds run from spawn to ready, services of one wave start together")
 
-
-def _timed_up(settings) -> tuple[dict[str, float], float]:
+def _timed_up(settings, names: list[str] | None) -> tuple[dict[str, float], float]:
     began = time.monotonic()
-    per_service = supervisor.up(settings)
+    per_service = supervisor.up(settings, names)
     return per_service, time.monotonic() - began
 
 
-def _load() -> str:
-    return "load " + " ".join(f"{value:.1f}" for value in os.getloadavg())
-
-
-def _compose(base: Settings, idle_seconds: float) -> None:
-    if running := [c.service for c in compose.status_of(base) if c.state == "running"]:
-        raise typer.BadParameter(f"stop the running containers first (`lakelab down`): {', '.join(running)}")
-    figures: list[tuple[str, float, str]] = []
+def _compose(bench: Bench, idle_s: float) -> None:
+    settings = bench.settings.model_copy(update={"compose_project": f"{bench.settings.compose_project}-bench"})
     with tempfile.TemporaryDirectory(prefix="lakelab-bench-") as state:
-        settings = base.model_copy(update={"state_dir": Path(state), "compose_project": "lakelab-bench"})
-        figures.append(("image build, no build cache", compose.build(settings, no_cache=True), _load()))
-        figures.append(("image build, build cache", compose.build(settings), _load()))
+        settings = settings.model_copy(update={"state_dir": Path(state)})
+        if not bench.smoke:
+            bench.step("image build without Docker's build cache")
+            bench.figure("image build, no build cache (downloads cached)", compose.build(settings, no_cache=True), "s")
+        bench.step("image build with Docker's build cache")
+        bench.figure("image build, build cache", compose.build(settings), "s")
         try:
-            figures.append(("up --wait, fresh volumes", compose.up(settings), _load()))
+            bench.step("up --wait on fresh volumes")
+            bench.figure("up --wait, fresh volumes", compose.up(settings), "s")
             compose.down(settings)
-            figures.append(("up --wait, existing volumes", compose.up(settings), _load()))
-            time.sleep(idle_seconds)
-            idle, idle_load = compose.status_of(settings), _load()
+            bench.step("up --wait on existing volumes")
+            bench.figure("up --wait, existing volumes", compose.up(settings), "s")
+            bench.step(f"idle for {idle_s:g} s")
+            time.sleep(idle_s)
+            idle = compose.status_of(settings)
+            bench.figure("idle memory of the containers", sum(c.memory_bytes for c in idle) / 2**20, "MiB")
+            bench.note("idle memory / limit: " + ", ".join(
+                f"{c.service} {c.memory_bytes / 2**20:.0f} / {c.memory_limit_bytes / 2**20:.0f} MiB" for c in idle))
         finally:
             compose.reset(settings)
-
-    table = Table("figure", "seconds", "load average", title="lakelab startup (compose)")
-    for name, seconds, load in figures:
-        table.add_row(name, f"{seconds:.0f}", load)
-    console.print(table)
-    memory = Table("container", "idle memory MiB", "limit MiB", title=f"after {idle_seconds:.0f} s idle ({idle_load})")
-    for container in idle:
-        memory.add_row(container.service, f"{container.memory_bytes / 2**20:.0f}",
-                       f"{container.memory_limit_bytes / 2**20:.0f}")
-    memory.add_row("[bold]total", f"{sum(c.memory_bytes for c in idle) / 2**20:.0f}",
-                   f"{sum(c.memory_limit_bytes for c in idle) / 2**20:.0f}")
-    console.print(memory)
-    image = compose.image_size(settings.compose_image)
-    console.print(f"image {settings.compose_image}: {image / 1e9:.2f} GB; the build's download cache seed "
-                  f"{compose.SEED_IMAGE}: {compose.image_size(compose.SEED_IMAGE) / 1e9:.2f} GB")
-
-
-if __name__ == "__main__":
-    typer.run(main)
+    bench.note(f"image {settings.compose_image}: {compose.image_size(settings.compose_image) / 1e9:.2f} GB; "
+               f"the build's download-cache seed {compose.SEED_IMAGE}: {compose.image_size(compose.SEED_IMAGE) / 1e9:.2f} GB")

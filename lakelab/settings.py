@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     # Where Spark jobs run: in the job's own process (local[*]), or on a standalone cluster such as
     # compose's `scale` profile runs (spark://spark-master:7077, its master and worker services)
     spark_master: str = "local[*]"
+    startup_poll_s: float = 0.1  # readiness checks while a service starts
     spark_driver_memory: str = "2g"  # compose's Spark containers set less, to fit their memory limits
     spark_executor_memory: str = "768m"
     spark_standalone_url: str = "spark://127.0.0.1:7077"  # the master service's own address

@@ -35,6 +35,9 @@ class Service:
     prepare: Callable[[Settings], None] = lambda settings: None
     bootstrap: Callable[[Settings, Resources], None] = lambda settings, resources: None
     depends_on: tuple[str, ...] = ()
+    # Of `depends_on`, what must be ready before the process starts (default: all of it); the
+    # rest is waited for only before the service's bootstrap, so the process starts at once
+    start_needs: tuple[str, ...] | None = None
     run_as_when_root: str | None = None
     env: Callable[[Settings], dict[str, str]] = field(default=lambda settings: {})
     ports: Callable[[Settings], list[int]] | None = None  # default: the endpoint's port
@@ -45,6 +48,10 @@ class Service:
     # the secret settings its prepare step writes into its private (0600) config files; they never
     # reach the process's environment
     config_secrets: tuple[str, ...] = ()
+
+    @property
+    def needed_to_start(self) -> tuple[str, ...]:
+        return self.depends_on if self.start_needs is None else self.start_needs
 
     def ports_of(self, settings: Settings) -> list[int]:
         """The ports the service listens on."""

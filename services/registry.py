@@ -1,4 +1,4 @@
-"""The registry of the stack's services, in start order, and their dependency waves."""
+"""The registry of the stack's services, in start order."""
 
 from __future__ import annotations
 
@@ -37,19 +37,3 @@ def by_name(name: str) -> Service:
             return service
     known = ", ".join(s.name for s in SERVICES + TOOLS + SCALE_OUT)
     raise KeyError(f"unknown service {name!r}; known: {known}")
-
-
-def start_waves(services: list[Service]) -> list[list[Service]]:
-    """Group services so each wave depends only on earlier waves; a wave starts together."""
-    names = {s.name for s in services}
-    placed: set[str] = set()
-    waves: list[list[Service]] = []
-    pending = list(services)
-    while pending:
-        wave = [s for s in pending if all(d in placed or d not in names for d in s.depends_on)]
-        if not wave:
-            raise ValueError(f"dependency cycle among {[s.name for s in pending]}")
-        waves.append(wave)
-        placed.update(s.name for s in wave)
-        pending = [s for s in pending if s.name not in placed]
-    return waves

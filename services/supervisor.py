@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from lakelab.resources import resources
 from lakelab.secrets import refuse_shipped_examples
 from lakelab.settings import ROOT, Settings, environment
 from services.base import NotReady, Service
-from services.registry import SCALE_OUT, SERVICES, STARTED_BY_DEFAULT, TOOLS, by_name, start_waves
+from services.registry import SCALE_OUT, SERVICES, STARTED_BY_DEFAULT, TOOLS, by_name
 
 console = Console(stderr=True)
 
@@ -133,7 +134,7 @@ def _wait_ready(settings: Settings, service: Service, pid: int | None, began: fl
     try:
         for attempt in Retrying(
             stop=stop_after_delay(settings.startup_timeout_s),
-            wait=wait_fixed(0.5),
+            wait=wait_fixed(settings.startup_poll_s),
             retry=retry_if_exception_type((NotReady, OSError)),
         ):
             with attempt:
@@ -166,33 +167,52 @@ def apply_resources(settings: Settings) -> None:
 
 def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, float]:
     """Install, start and wait for the selected services and their dependencies.
-    Returns seconds from start (config, data folder init, spawn) to ready per service."""
+    Returns seconds from start (config, data folder init, spawn) to ready per service.
+
+    Every service starts as soon as what it needs at start (`Service.needed_to_start`) is ready,
+    not in waves: Trino's JVM, for one, starts with PostgreSQL instead of after the metastore. A
+    service counts as ready for the others once its readiness check passed, its other
+    dependencies are ready and its bootstrap ran."""
     refuse_shipped_examples(environment())
     selected = {s.name for s in _with_dependencies(_selected(names))}
     install(settings, None if names is None else selected)
-    timings: dict[str, float] = {}
-    for wave in start_waves([s for s in SERVICES + SCALE_OUT if s.name in selected]):
-        started: dict[str, tuple[int | None, float]] = {}
-        for service in wave:
+    services = [s for s in SERVICES + SCALE_OUT if s.name in selected]
+    ready = {s.name: threading.Event() for s in services}
+    failed = threading.Event()
+
+    def wait_for(service: Service, dependencies: Iterable[str]) -> None:
+        for name in dependencies:
+            while not ready[name].wait(0.05):
+                if failed.is_set():
+                    raise StackError(f"{service.name} not started: a service it depends on failed")
+
+    def bring_up(service: Service) -> float:
+        try:
+            wait_for(service, service.needed_to_start)
             began = time.monotonic()
-            started[service.name] = (running_pid(settings, service.name) or _start(settings, service), began)
-        with console.status(f"waiting for {', '.join(started)}"), ThreadPoolExecutor(len(wave)) as pool:
-            waits = {s.name: pool.submit(_wait_and_bootstrap, settings, s, *started[s.name]) for s in wave}
-        for name, future in waits.items():
-            timings[name] = future.result()
-    return timings
+            pid = running_pid(settings, service.name) or _start(settings, service)
+            seconds = _wait_ready(settings, service, pid, began)
+            wait_for(service, service.depends_on)
+            service.bootstrap(settings, resources())
+        except BaseException:
+            failed.set()
+            raise
+        console.print(f"[green]ready[/] {service.name} at {service.endpoint(settings)} ({seconds:.1f} s)")
+        ready[service.name].set()
+        return seconds
+
+    with console.status(f"starting {', '.join(ready)}"), ThreadPoolExecutor(len(services)) as pool:
+        futures = {s.name: pool.submit(bring_up, s) for s in services}
+        errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    causes = [e for e in errors if "a service it depends on failed" not in str(e)]
+    if errors:
+        raise (causes or errors)[0]
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _start(settings: Settings, service: Service) -> int:
     console.print(f"starting [bold]{service.name}[/] ({service.summary})")
     return _spawn(settings, service)
-
-
-def _wait_and_bootstrap(settings: Settings, service: Service, pid: int | None, began: float) -> float:
-    seconds = _wait_ready(settings, service, pid, began)
-    service.bootstrap(settings, resources())
-    console.print(f"[green]ready[/] {service.name} at {service.endpoint(settings)} ({seconds:.1f} s)")
-    return seconds
 
 
 def down(settings: Settings, names: Iterable[str] | None = None) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api import metrics
-from api.deps import ApiKeyDep, EngineDep, SettingsDep, TrinoDep
+from api.deps import ApiKeyDep, EngineDep, SettingsDep
 from api.engine import Engine
 from api.errors import (
     INVALID,
@@ -54,7 +54,7 @@ def _page_size(settings: Settings, page_size: int | None) -> int:
     return min(page_size or settings.api_page_rows, settings.api_page_rows)
 
 
-async def _answer(request: Request, response: Response, engine: Engine, trino: TrinoDep, settings: Settings,
+async def _answer(request: Request, response: Response, engine: Engine, settings: Settings,
                   owner: str, query: str | None, token: str | None, page_size: int | None) -> QueryPage:
     size = _page_size(settings, page_size)
     if token:  # without page_size, pages keep the size of the first one
@@ -72,23 +72,23 @@ async def _answer(request: Request, response: Response, engine: Engine, trino: T
         metrics.REJECTED.labels(statement_type=exc.statement_type.split()[0]).inc()  # a keyword: bounded labels
         raise ApiError(400, "read_only", str(exc), statement_type=exc.statement_type) from exc
     except Unparsable as exc:
-        await _trino_syntax_check(request, engine, trino, owner, query, str(exc))
+        await _trino_syntax_check(request, engine, owner, query, str(exc))
         raise AssertionError("unreachable")  # pragma: no cover
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc
-    execution = engine.new_execution(trino.detach(), checked.sql, checked.statement_type, owner)
+    execution = engine.new_execution(checked.sql, checked.statement_type, owner)
     page = await engine.first_page(execution, size, request)
     if page.next_token is not None:
         response.headers["Cache-Control"] = "no-store"  # an open cursor is not for the gateway's cache
     return page
 
 
-async def _trino_syntax_check(request: Request, engine: Engine, trino: TrinoDep, owner: str, sql: str,
+async def _trino_syntax_check(request: Request, engine: Engine, owner: str, sql: str,
                               parser_message: str) -> None:
     """sqlglot could not parse the text: ask Trino to validate it without running it, so that bad
     SQL gets Trino's own message and position. Text Trino accepts is still refused."""
     text = sql.strip().rstrip(";")
-    execution = engine.new_execution(trino.detach(), text, "EXPLAIN", owner)
+    execution = engine.new_execution(text, "EXPLAIN", owner)
     try:
         # The statement starts on line 2, so Trino's line numbers are off by one.
         await engine.run(execution, lambda: execution.fetch_all(f"EXPLAIN (TYPE VALIDATE)\n{text}"), request)
@@ -115,14 +115,13 @@ async def query_get(
     response: Response,
     settings: SettingsDep,
     engine: EngineDep,
-    trino: TrinoDep,
     owner: ApiKeyDep,
     query: Annotated[str | None, Query(description="one read-only SQL statement",
                                        examples=["SELECT 1 AS one"])] = None,
     token: Annotated[str | None, Query(max_length=200, description="`next_token` of the previous page")] = None,
     page_size: Annotated[int | None, Query(ge=1, description="rows per page (capped by the server)")] = None,
 ) -> QueryPage:
-    return await _answer(request, response, engine, trino, settings, owner, query, token, page_size)
+    return await _answer(request, response, engine, settings, owner, query, token, page_size)
 
 
 @router.post("/query", response_model=QueryPage, responses={**RESPONSES, **TOO_LARGE},
@@ -134,7 +133,6 @@ async def query_post(
     body: QueryRequest,
     settings: SettingsDep,
     engine: EngineDep,
-    trino: TrinoDep,
     owner: ApiKeyDep,
 ) -> QueryPage:
-    return await _answer(request, response, engine, trino, settings, owner, body.query, body.token, body.page_size)
+    return await _answer(request, response, engine, settings, owner, body.query, body.token, body.page_size)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from thrift.Thrift import TException
 from trino.exceptions import TrinoQueryError
 
-from api.deps import ApiKeyDep, EngineDep, SettingsDep, TrinoDep
+from api.deps import ApiKeyDep, EngineDep, SettingsDep
 from api.engine import NOT_FOUND as TRINO_NOT_FOUND
 from api.engine import Execution
 from api.errors import INVALID, RATE_LIMITED, TIMEOUT, UNAUTHORIZED, UNAVAILABLE, URI_TOO_LONG, ApiError, Error
@@ -41,7 +41,6 @@ def _not_found(exc: ApiError) -> ApiError:
 async def list_tables(
     request: Request,
     engine: EngineDep,
-    trino: TrinoDep,
     owner: ApiKeyDep,
     catalog: CatalogParam = "hive",
     schema: Annotated[str | None, Query(pattern=NAME, description="only this schema")] = None,
@@ -49,7 +48,7 @@ async def list_tables(
     where = f"table_schema = '{schema}'" if schema else "table_schema <> 'information_schema'"
     sql = (f"SELECT table_schema, table_name, table_type FROM {_q(catalog, 'information_schema', 'tables')} "
            f"WHERE {where} ORDER BY 1, 2")
-    execution = engine.new_execution(trino.detach(), sql, "SELECT", owner)
+    execution = engine.new_execution(sql, "SELECT", owner)
     try:
         rows = await engine.run(execution, lambda: execution.fetch_all(sql), request)
     except ApiError as exc:
@@ -66,7 +65,6 @@ async def list_tables(
 async def describe_table(
     request: Request,
     engine: EngineDep,
-    trino: TrinoDep,
     owner: ApiKeyDep,
     settings: SettingsDep,
     schema: Annotated[str, Path(pattern=NAME)],
@@ -74,7 +72,7 @@ async def describe_table(
     catalog: Annotated[str | None, Query(pattern=NAME, description="Trino catalog; by default `hive`, or `hudi` "
                                                                    "for a Hudi table")] = None,
 ) -> TableDetail:
-    execution = engine.new_execution(trino.detach(), f"DESCRIBE {_q(catalog or 'hive', schema, table)}", "DESCRIBE",
+    execution = engine.new_execution(f"DESCRIBE {_q(catalog or 'hive', schema, table)}", "DESCRIBE",
                                      owner)
     try:
         return await engine.run(execution, lambda: _describe_any(execution, settings, catalog, schema, table), request)

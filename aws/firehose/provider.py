@@ -14,7 +14,7 @@ Records are newline-delimited JSON objects; anything else goes to the error pref
 job's rule, see its docstring).
 
 Definitions live in PostgreSQL (aws/gateway/store.py), so deliveries resume when the endpoint
-starts again; delivery itself is exactly once per topic partition (the job's markers and commits).
+starts again; delivery itself is exactly once per topic partition (the job's intents and commits).
 """
 
 from __future__ import annotations

@@ -55,4 +55,5 @@ SERVICE = Service(
     command=lambda s: [NGINX, "-p", str(s.run_dir("nginx")), "-c", str(s.run_dir("nginx") / "nginx.conf")],
     check=_check,
     depends_on=("api",),
+    start_needs=(),  # it starts without its upstream; its readiness check goes through to the API
 )

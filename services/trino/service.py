@@ -153,7 +153,10 @@ SERVICE = Service(
     command=_command,
     check=_check,
     bootstrap=_bootstrap,
+    # the catalogs reach the metastore on first use: Trino starts at once, its bootstrap
+    # (CREATE SCHEMA) waits for the metastore
     depends_on=("metastore",),
+    start_needs=(),
     ports=lambda s: [s.port_of(s.trino_url), s.trino_internal_port],
     secrets=("s3_secret_key", "trino_shared_secret"),
     config_secrets=("trino_password", "trino_api_password"),  # hashed into its password file

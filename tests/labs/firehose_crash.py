@@ -1,8 +1,8 @@
-"""Run the Firehose stand-in and kill it (exit 70, nothing committed) at one point of its first
-flush: after the intent marker is written, or after the data is written but before the offsets
+"""Run the Firehose stand-in and kill it (exit 70, the batch not committed) at one point of its
+first flush: after its intent is committed, or after the data is written but before the offsets
 are committed. Lab B's exactly-once test runs it as a process of its own:
 
-    python -m tests.labs.firehose_crash after-marker|after-data '<DeliveryConfig as JSON>'
+    python -m tests.labs.firehose_crash after-intent|after-data '<DeliveryConfig as JSON>'
 """
 
 import json
@@ -21,11 +21,10 @@ class CrashingFirehose(Firehose):
         super().__init__(settings, config)
         self.point = point
 
-    def _put(self, key: str, body: bytes) -> str | None:
-        version = super()._put(key, body)
-        if self.point == "after-marker" and key.startswith("_firehose/"):
+    def _intent(self, batch: Batch) -> None:
+        super()._intent(batch)
+        if self.point == "after-intent":
             self._crash()
-        return version
 
     def _commit(self, batch: Batch) -> None:
         if self.point == "after-data":
