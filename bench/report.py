@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from lakelab.settings import ROOT, Settings
-from services import supervisor
+from services import compose, supervisor
 
 RESULTS_DIR = ROOT / "bench" / "results"
 
@@ -104,6 +104,7 @@ class MemoryWatch:
     def __init__(self, settings: Settings, interval_s: float = 1.0) -> None:
         self.settings, self.interval_s = settings, interval_s
         self.memory = Memory()
+        self._container_pids: dict[str, int | None] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-watch", daemon=True)
 
@@ -122,9 +123,18 @@ class MemoryWatch:
             if self._stop.wait(self.interval_s):
                 return
 
+    def _service_pid(self, name: str) -> int | None:
+        """The root of a service's processes: natively the supervisor's child; in compose mode its
+        container's init, as the host sees it (looked up once: a `docker inspect` each)."""
+        if self.settings.mode != "compose":
+            return supervisor.running_pid(self.settings, name)
+        if name not in self._container_pids:
+            self._container_pids[name] = compose.main_pid(self.settings, name)
+        return self._container_pids[name]
+
     def sample(self) -> None:
         services = {name: tree for name in (s.name for s in supervisor.SERVICES)
-                    if (tree := _tree(supervisor.running_pid(self.settings, name)))}
+                    if (tree := _tree(self._service_pid(name)))}
         service_pids = {p.pid for tree in services.values() for p in tree}
         # the benchmark's own processes, less the services it may have started (bench/startup.py)
         jobs = [p for p in _tree(os.getpid()) if p.pid not in service_pids]
