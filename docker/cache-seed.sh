@@ -16,10 +16,10 @@ TAG=${SEED_TAG:-lakelab/download-cache:latest}
 DOCKER=${DOCKER:-docker}
 PY=${PYTHON:-.venv/bin/python}
 mkdir -p "$CACHE/wheels"
-# The wheelhouse: pyproject.toml's dependencies and setuptools (the image installs the project
+# The wheelhouse: pyproject.toml's dependencies, its notebooks extra and setuptools (the image installs the project
 # with it); offline when the wheelhouse already has them, from PyPI (pip's own cache first) otherwise.
 req=$(mktemp); trap 'rm -f "$req"' EXIT
-"$PY" -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > "$req"
+"$PY" -c "import tomllib; p = tomllib.load(open('pyproject.toml','rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['notebooks']))" > "$req"
 echo "setuptools>=70.1" >> "$req"  # with bdist_wheel built in
 "$PY" -m pip wheel -q --no-index --find-links "$CACHE/wheels" --wheel-dir "$CACHE/wheels" -r "$req" 2>/dev/null \
   || "$PY" -m pip wheel -q --find-links "$CACHE/wheels" --wheel-dir "$CACHE/wheels" -r "$req"

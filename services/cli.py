@@ -51,13 +51,7 @@ def up(services: ServiceNames = None) -> None:
     try:
         if settings.mode == "compose":
             refuse_shipped_examples(environment())
-            # optional services (JupyterLab) have no container: they run natively beside the containers
-            native = [name for name in services or [] if by_name(name).optional]
-            containers = [name for name in services or [] if name not in native]
-            if containers or not services:
-                compose.up(settings, containers or None)
-            if native:
-                supervisor.up(settings, native)
+            compose.up(settings, services)  # a named optional service starts its profile's container
         else:
             supervisor.up(settings, services)
     except STACK_ERRORS as exc:
@@ -70,16 +64,11 @@ def down(services: ServiceNames = None) -> None:
     """Stop the services this stack started; data is kept."""
     settings = get_settings()
     if settings.mode == "compose":
-        native = [s.name for s in SERVICES if s.optional and (not services or s.name in services)]
-        containers = [name for name in services or [] if name not in native]
         try:
-            if containers or not services:
-                compose.down(settings, containers or None)
+            compose.down(settings, services)
         except compose.ComposeError as exc:
             fail(str(exc))
-        stopped = supervisor.down(settings, native)
-        console.print(f"stopped: {', '.join(containers or ['every container'])}"
-                      + (f"; natively: {', '.join(stopped)}" if stopped else ""))
+        console.print(f"stopped: {', '.join(services or ['every container'])}")
         return
     stopped = supervisor.down(settings, services)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -117,13 +106,13 @@ def _print_containers(settings: Settings) -> bool:
     except compose.ComposeError as exc:
         fail(str(exc))
     table = Table("service", "mode", "endpoint", "health", "container", "memory / limit")
-    endpoints = {service.name: service.endpoint(settings) for service in STARTED_BY_DEFAULT}
+    endpoints = {service.name: service.endpoint(settings) for service in SERVICES}
     for c in containers:
         health = ("[green]healthy[/]" if c.healthy else f"[red]{c.state} {c.health}[/]".replace(" [/]", "[/]")) + (
             " [red]OOM-killed[/]" if c.oom_killed else "")
         memory = f"{c.memory_bytes / 2**20:.0f} / {c.memory_limit_bytes / 2**20:.0f} MiB" if c.state == "running" else "-"
         table.add_row(c.service, "compose", endpoints.get(c.service, "-"), health, c.container, memory)
-    missing = [name for name in endpoints if name not in {c.service for c in containers}]
+    missing = [s.name for s in STARTED_BY_DEFAULT if s.name not in {c.service for c in containers}]
     for name in missing:
         table.add_row(name, "compose", endpoints[name], "[red]no container[/]", "-", "-")
     used = sum(c.memory_bytes for c in containers)

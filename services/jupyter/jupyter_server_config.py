@@ -1,15 +1,14 @@
-# JupyterLab's server settings (services/jupyter/service.py starts it with this file). The port
-# comes from LAKELAB_JUPYTER_URL; the token from the JUPYTER_TOKEN environment variable, which
+# JupyterLab's server settings (services/jupyter/service.py starts it with this file). Address and
+# port come from the service (LAKELAB_JUPYTER_IP, LAKELAB_JUPYTER_PORT: 127.0.0.1 natively, every
+# interface of its container in compose mode); the token from the JUPYTER_TOKEN environment variable, which
 # the service fills from LAKELAB_JUPYTER_TOKEN of the env file: it is in no file and on no
 # command line, and the server's log shows it as "...".
 import os
-from urllib.parse import urlparse
 
 c = get_config()  # noqa: F821 - defined by Jupyter when it loads this file
 
-url = urlparse(os.environ["LAKELAB_JUPYTER_URL"])
-c.ServerApp.ip = url.hostname
-c.ServerApp.port = url.port
+c.ServerApp.ip = os.environ["LAKELAB_JUPYTER_IP"]
+c.ServerApp.port = int(os.environ["LAKELAB_JUPYTER_PORT"])
 c.ServerApp.port_retries = 0            # a taken port is an error, not another port
 c.ServerApp.open_browser = False
 c.ServerApp.allow_remote_access = False

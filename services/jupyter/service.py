@@ -3,8 +3,9 @@ project's notebooks/ in a browser, with a Python kernel of this environment. A n
 Spark wired to the lake from services/spark/client.py:get_session, Trino, S3 and Kafka from their
 clients, and pandas and matplotlib.
 
-Bound to 127.0.0.1 (LAKELAB_JUPYTER_URL); it starts only with LAKELAB_JUPYTER_TOKEN set in the
-env file, passed to the server in its environment (never on a command line, never in a file).
+Natively bound to 127.0.0.1 (LAKELAB_JUPYTER_PORT); in compose mode a container of the `notebooks`
+profile, published on the host's 127.0.0.1 only. It starts only with LAKELAB_JUPYTER_TOKEN set,
+passed to the server in its environment (never on a command line, never in a file).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _jupyter_dir(settings: Settings) -> Path:
 def _prepare(settings: Settings) -> None:
     """The kernel: this environment's Python, with the Java and local-IP variables Spark needs."""
     kernel_dir = _jupyter_dir(settings) / "data" / "kernels" / "python3"
-    # no keys in the kernel's file: notebooks read them from .env, as every lakelab command does
+    # no keys in the kernel's file: kernels inherit them from the server's environment
     write_private(kernel_dir / "kernel.json", json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (lakelab)",
@@ -63,6 +64,8 @@ def _env(settings: Settings) -> dict[str, str]:
         "JUPYTER_PATH": str(base / "data"),   # searched first, before the environment's own python3 kernel
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
         "LAKELAB_NOTEBOOKS_DIR": str(NOTEBOOKS_DIR),
+        "LAKELAB_JUPYTER_IP": settings.bind_host,
+        "LAKELAB_JUPYTER_PORT": str(settings.port_of(settings.jupyter_url)),
     }
 
 
@@ -93,6 +96,8 @@ SERVICE = Service(
     command=_command,
     check=_check,
     env=_env,
-    secrets=("jupyter_token",),
+    # the notebooks' kernels inherit the server's environment and use the lake as a student does:
+    # S3 and Spark with the stack's keys, Trino, PostgreSQL (Lab D), the query API (Lab C)
+    secrets=("jupyter_token", "s3_secret_key", "trino_password", "pg_password", "api_keys"),
     optional=True,
 )

@@ -15,7 +15,7 @@ import websocket
 from pydantic import SecretStr
 
 from lakelab.settings import Settings
-from services import supervisor
+from services import compose, supervisor
 from services.jupyter.service import CONFIG_FILE, SERVICE as JUPYTER
 
 
@@ -45,16 +45,21 @@ def test_without_a_token_it_refuses_to_start_and_says_how_to_set_one(tmp_path):
 
 @pytest.fixture(scope="module")
 def jupyter(stack: Settings):
-    """The running JupyterLab, started here (and stopped after) when it was not running. CI has no
-    token in its env file: the server started here then gets a fresh one."""
+    """The running JupyterLab (natively a process, in compose mode the `notebooks` profile's
+    container), started here and stopped after when it was not running. Its token is the env
+    file's, generated like every secret."""
+    if stack.mode == "compose":
+        started_here = "jupyter" not in {c.service for c in compose.status_of(stack) if c.state == "running"}
+        compose.up(stack, ["jupyter"])
+        yield stack
+        if started_here:
+            compose.down(stack, ["jupyter"])
+        return
     started_here = supervisor.running_pid(stack, "jupyter") is None
-    settings = stack
-    if started_here and not stack.jupyter_token.get_secret_value():
-        settings = stack.model_copy(update={"jupyter_token": SecretStr(secrets.token_urlsafe(24))})
-    supervisor.up(settings, ["jupyter"])
-    yield settings
+    supervisor.up(stack, ["jupyter"])
+    yield stack
     if started_here:
-        supervisor.down(settings, ["jupyter"])
+        supervisor.down(stack, ["jupyter"])
 
 
 def run_in_kernel(settings: Settings, code: str, timeout: float = 240) -> str:
@@ -91,24 +96,35 @@ def run_in_kernel(settings: Settings, code: str, timeout: float = 240) -> str:
             http.delete(f"/api/kernels/{kernel['id']}")
 
 
+def _server_processes(settings: Settings) -> list[psutil.Process]:
+    """The server's process tree: natively the supervisor's child, in compose mode its container's."""
+    pid = compose.main_pid(settings, "jupyter") if settings.mode == "compose" else \
+        supervisor.running_pid(settings, "jupyter")
+    process = psutil.Process(pid)
+    return [process, *process.children(recursive=True)]
+
+
 @pytest.mark.integration
 def test_it_listens_on_localhost_only_and_refuses_requests_without_the_token(jupyter: Settings):
-    pid = supervisor.running_pid(jupyter, "jupyter")
-    process = psutil.Process(pid)
-
     def listens(member: psutil.Process) -> list:
         try:
             return [c.laddr for c in member.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
         except psutil.NoSuchProcess:   # a short-lived helper the server started and that is gone
             return []
 
-    listening = [address for member in [process, *process.children(recursive=True)] for address in listens(member)]
-    assert listening and {address.ip for address in listening} == {"127.0.0.1"}
+    if jupyter.mode == "compose":  # inside its container on every interface; on the host 127.0.0.1 only
+        assert {ip for ip, _ in compose.port_bindings(jupyter, "jupyter")} == {"127.0.0.1"}
+        assert {c.service: c for c in compose.status_of(jupyter)}["jupyter"].healthy
+    else:
+        listening = [address for member in _server_processes(jupyter) for address in listens(member)]
+        assert listening and {address.ip for address in listening} == {"127.0.0.1"}
+        status = {s.name: s for s in supervisor.status(jupyter)}["jupyter"]
+        assert status.healthy and status.pid == supervisor.running_pid(jupyter, "jupyter")
     assert httpx.get(f"{jupyter.jupyter_url}/api/kernels", timeout=10).status_code == 403
     wrong = {"Authorization": "token not-the-token-of-this-server"}
     assert httpx.get(f"{jupyter.jupyter_url}/api/kernels", headers=wrong, timeout=10).status_code == 403
-    status = {s.name: s for s in supervisor.status(jupyter)}["jupyter"]
-    assert status.healthy and status.pid == pid
+    right = {"Authorization": f"token {jupyter.jupyter_token.get_secret_value()}"}
+    assert httpx.get(f"{jupyter.jupyter_url}/api/kernels", headers=right, timeout=10).status_code == 200
 
 
 @pytest.mark.integration
