@@ -3,7 +3,7 @@ credentials `lakelab` generates at random on first use: see lakelab/secrets.py).
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 import os
 import tomllib
 from collections.abc import Iterable
@@ -201,10 +201,25 @@ class Settings(BaseSettings):
     def postgres_data_dir(self) -> Path:
         # PostgreSQL refuses to run as root, so as root it runs as the `postgres` user, who may
         # not be able to reach a checkout under /root: keep its data in a place it owns.
+        # Named by an id kept in the state folder, not by the folder's path: a new clone at the path
+        # of a deleted one (a CI checkout) gets a new database, not the old one with its old password.
         if os.geteuid() == 0:
-            checkout_id = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:12]
-            return Path("/var/lib/lakelab") / checkout_id / "postgres"
+            return Path("/var/lib/lakelab") / self._state_id() / "postgres"
         return self.state_dir / "data" / "postgres"
+
+    def _state_id(self) -> str:
+        marker = self.state_dir / "state-id"
+        if not marker.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            draft = self.state_dir / f"state-id.{os.getpid()}"
+            draft.write_text(uuid.uuid4().hex[:12])
+            try:
+                os.link(draft, marker)  # atomic: the first process to get here names it
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return marker.read_text().strip()
 
     def data_dir(self, service: str) -> Path:
         return self.state_dir / "data" / service

@@ -1,3 +1,5 @@
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,18 @@ def test_versions_file_pins_every_component():
     for component in ("spark", "hudi", "kafka", "debezium", "trino", "hive_metastore", "postgresql", "seaweedfs"):
         assert component in pinned, component
     assert pinned["spark"]["hadoop"] == "3.3.4"
+
+
+@pytest.mark.unit
+def test_a_new_state_folder_at_an_old_path_gets_a_new_postgres_database(tmp_path):
+    """A clone deleted and made again at the same path (a CI checkout) must not find the old
+    clone's PostgreSQL data, initialised with the old clone's password."""
+    state = tmp_path / "checkout" / ".lakelab"
+    first = Settings(state_dir=state).postgres_data_dir
+    assert Settings(state_dir=state).postgres_data_dir == first  # stable while the state folder lives
+    shutil.rmtree(state)
+    second = Settings(state_dir=state).postgres_data_dir
+    if os.geteuid() == 0:  # as root the data lives outside the checkout, named by the state folder's id
+        assert second != first and second.parent.parent == first.parent.parent
+    else:
+        assert second == state / "data" / "postgres" and not second.exists()
