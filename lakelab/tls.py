@@ -5,9 +5,13 @@ ports), and clients trust it (`ca_file`)."""
 from __future__ import annotations
 
 import datetime
+import fcntl
 import ipaddress
 import os
 import ssl
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
@@ -25,11 +29,27 @@ def folder(settings: Settings) -> Path:
     return settings.state_dir / "secrets" / "tls"
 
 
+@contextmanager
+def _made_alone(settings: Settings) -> Iterator[None]:
+    """One maker of certificates at a time, across threads and processes: services start in
+    parallel, and two CAs made at once would leave a server's certificate signed by the CA that
+    lost the race to ca.crt."""
+    lock = folder(settings) / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
 def ca_file(settings: Settings) -> Path:
     """The CA certificate clients trust (made on first use; a container gets it, without the CA's key)."""
     cert = folder(settings) / "ca.crt"
     if not cert.exists():
-        _ensure_ca(settings)
+        with _made_alone(settings):
+            _ensure_ca(settings)
     return cert
 
 
@@ -41,7 +61,11 @@ def client_context(settings: Settings) -> ssl.SSLContext:
 def certificate(settings: Settings, name: str, hosts: tuple[str, ...]) -> tuple[Path, Path]:
     """(certificate, key) of `name`, valid for `hosts` as server and as client, made once."""
     cert, key = folder(settings) / f"{name}.crt", folder(settings) / f"{name}.key"
-    if not cert.exists():
+    if cert.exists():
+        return cert, key
+    with _made_alone(settings):
+        if cert.exists():  # made by another while this one waited
+            return cert, key
         ca_cert, ca_key = _ensure_ca(settings)
         private = ec.generate_private_key(ec.SECP256R1())
         names = [x509.IPAddress(ipaddress.ip_address(h)) if h[0].isdigit() else x509.DNSName(h) for h in hosts]
@@ -59,7 +83,8 @@ def _ensure_ca(settings: Settings) -> tuple[x509.Certificate, ec.EllipticCurvePr
     cert, key = folder(settings) / "ca.crt", folder(settings) / "ca.key"
     if not cert.exists():
         private = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"lakelab stack CA ({settings.state_dir})")])
+        # a name of its own (a CN holds 64 characters at most: not the state folder's path)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"lakelab stack CA {uuid.uuid4().hex[:12]}")])
         signed = (_builder(name, name, private).add_extension(x509.BasicConstraints(ca=True, path_length=0),
                                                               critical=True).sign(private, hashes.SHA256()))
         _write(key, _key_pem(private))
@@ -80,8 +105,11 @@ def _key_pem(private: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
+    """Written whole, then renamed into place: a reader never sees half a file."""
     for parent in (path.parent.parent, path.parent):
         parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)
+    os.replace(draft, path)
