@@ -35,7 +35,8 @@ def _made_alone(settings: Settings) -> Iterator[None]:
     parallel, and two CAs made at once would leave a server's certificate signed by the CA that
     lost the race to ca.crt."""
     lock = folder(settings) / ".lock"
-    lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for parent in (lock.parent.parent, lock.parent):  # secrets/ and secrets/tls/, both private
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)

@@ -22,5 +22,7 @@ def test_certificates_asked_for_at_once_are_all_signed_by_the_ca_clients_trust(t
     for cert, key in made:
         x509.load_pem_x509_certificate(cert.read_bytes()).verify_directly_issued_by(ca)
         assert key.stat().st_mode & 0o077 == 0
+    for folder in (tls.folder(settings), tls.folder(settings).parent):
+        assert folder.stat().st_mode & 0o077 == 0, folder
     assert sorted(p.name for p in tls.folder(settings).iterdir() if not p.name.startswith(".")) == \
         sorted(["ca.crt", "ca.key", *(f"{n}.crt" for n in names), *(f"{n}.key" for n in names)])
