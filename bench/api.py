@@ -18,7 +18,6 @@ cached p50 through Nginx under 2 ms at 1 client.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -210,8 +209,5 @@ def _plot(bench: Bench, latencies: dict[tuple[str, int], dict[str, list[float]]]
     ax.set_ylabel("fraction of requests at or under")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    one, five, _ = os.getloadavg()
-    figure.suptitle(f"Query API latency distribution (load {one:.1f}/{five:.1f}, {os.cpu_count()} cores)")
-    figure.tight_layout()
-    figure.savefig(bench.plot_path("latency"), dpi=110)
-    plt.close(figure)
+    figure.suptitle(f"Query API latency distribution ({bench.machine()})")
+    bench.save_plot(figure, "latency")

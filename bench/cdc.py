@@ -20,7 +20,6 @@ first query that returned it minus its commit time. Absolute goal: p95 under 15 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from pyspark.sql import types as T  # noqa: E402
 
 from aws.glue.hudi import write_options  # noqa: E402
 from bench.cli import Bench  # noqa: E402
-from bench.percentiles import percentile  # noqa: E402
+from bench.percentiles import one_decimal, percentile  # noqa: E402
 from labs.lab_d.pipeline import Pipeline  # noqa: E402
 from labs.lab_d.verify import source_columns, wait_equal  # noqa: E402
 from lakelab.settings import ROOT, Settings  # noqa: E402
@@ -358,8 +357,8 @@ def _report(bench: Bench, plan: Plan, steps: list[Step], drains: list[Drain], eq
     for step in steps:
         values = step.latencies()
         bench.note(f"{step.rate:g} ops/s into {LABELS[step.side]}: achieved {step.achieved:.0f}, probes "
-                   f"{len(step.visible)}/{len(step.probes)}, p50 {_fmt(percentile(values, 0.5))} s, p95 "
-                   f"{_fmt(percentile(values, 0.95))} s, caught up {_fmt(step.caught_up_s)} s after the workload")
+                   f"{len(step.visible)}/{len(step.probes)}, p50 {one_decimal(percentile(values, 0.5))} s, p95 "
+                   f"{one_decimal(percentile(values, 0.95))} s, caught up {one_decimal(step.caught_up_s)} s after the workload")
     for rate in plan.rates:
         ours_step, plain_step = (next(s for s in steps if s.side == side and s.rate == rate) for side in SIDES)
         p95 = percentile(ours_step.latencies(), 0.95)
@@ -369,10 +368,6 @@ def _report(bench: Bench, plan: Plan, steps: list[Step], drains: list[Drain], eq
             bench.figure(f"{rate:g} ops/s offered (achieved {ours_step.achieved:.0f}): our p95 latency", p95, "s",
                          at_most=15)
     _plot(bench, steps)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
 
 
 def _plot(bench: Bench, steps: list[Step]) -> None:
@@ -386,8 +381,5 @@ def _plot(bench: Bench, steps: list[Step]) -> None:
     ax.set_ylabel("latency, s (source commit -> visible in Trino)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    one, five, _ = os.getloadavg()
-    ax.set_title(f"Lab D CDC latency against ops/s (load {one:.1f}/{five:.1f}, {os.cpu_count()} cores)")
-    figure.tight_layout()
-    figure.savefig(bench.plot_path("latency"), dpi=110)
-    plt.close(figure)
+    ax.set_title(f"Lab D CDC latency against ops/s ({bench.machine()})")
+    bench.save_plot(figure, "latency")

@@ -9,6 +9,7 @@ whose condition does not hold is reported as skipped, with the command that runs
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -86,6 +87,20 @@ class Bench:
     def note(self, text: str) -> None:
         self.section.notes.append(text)
         self.console.print(f"  [dim]{text}[/]", highlight=False)
+
+    def save_plot(self, figure, name: str) -> None:
+        """Lay out a matplotlib figure, write it as the section's plot `name` and close it."""
+        from matplotlib import pyplot  # only a benchmark that plots pays for importing matplotlib
+
+        figure.tight_layout()
+        figure.savefig(self.plot_path(name), dpi=110)
+        pyplot.close(figure)
+
+    @staticmethod
+    def machine() -> str:
+        """The load and cores a plot's title carries: `load 1.2/3.4, 2 cores` (1 and 5 min)."""
+        one, five, _ = os.getloadavg()
+        return f"load {one:.1f}/{five:.1f}, {os.cpu_count()} cores"
 
     def plot_path(self, name: str) -> Path:
         """Where the benchmark writes its plot `name` (a PNG), listed in its section."""

@@ -20,7 +20,6 @@ Uses its own topics, tables and checkpoints, removed at the end.
 from __future__ import annotations
 
 import bisect
-import os
 import shutil
 import subprocess
 import sys
@@ -41,7 +40,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from bench.cli import Bench  # noqa: E402
-from bench.percentiles import percentile  # noqa: E402
+from bench.percentiles import one_decimal, percentile  # noqa: E402
 from lakelab.settings import ROOT, Settings  # noqa: E402
 from services.kafka.client import get_client as kafka_admin  # noqa: E402
 from services.s3.client import delete_prefix  # noqa: E402
@@ -369,8 +368,8 @@ def _report_level(bench: Bench, ours: Level, hudi: Level, top: bool) -> None:
             f"NOT within {CATCH_UP_LIMIT_S:g} s"
         bench.note(f"{rate}, {LABELS[level.side]}: produced {level.produced:,} "
                    f"({level.produced / level.seconds:,.0f}/s, generator run {level.seconds:.0f} s), caught up "
-                   f"{caught_up} past the generator's end; freshness p50 {_fmt(percentile(level.freshness, 0.5))} s, "
-                   f"max {_fmt(max(level.freshness) if level.freshness else None)} s; {level.unmatched} records never seen")
+                   f"{caught_up} past the generator's end; freshness p50 {one_decimal(percentile(level.freshness, 0.5))} s, "
+                   f"max {one_decimal(max(level.freshness) if level.freshness else None)} s; {level.unmatched} records never seen")
     p95 = percentile(ours.freshness, 0.95)
     bench.figure(f"{rate}: p95 freshness", p95, "s", standard=percentile(hudi.freshness, 0.95),
                  standard_name=LABELS["hudi"], at_most=1.2)
@@ -395,10 +394,6 @@ def _commit_seconds(bench: Bench, ours: Side) -> None:
                    f"(the rest: reading, parsing, schema, checks)")
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def _plot(bench: Bench, levels: list[Level]) -> None:
     figure, ax = plt.subplots(figsize=(8, 4.5))
     for name, color in zip(SIDES, ("tab:blue", "tab:orange")):
@@ -411,8 +406,5 @@ def _plot(bench: Bench, levels: list[Level]) -> None:
     ax.set_ylabel("freshness, s (event time -> visible in Trino)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    one, five, _ = os.getloadavg()
-    ax.set_title(f"Lab A freshness against offered rate (load {one:.1f}/{five:.1f}, {os.cpu_count()} cores)")
-    figure.tight_layout()
-    figure.savefig(bench.plot_path("freshness"), dpi=110)
-    plt.close(figure)
+    ax.set_title(f"Lab A freshness against offered rate ({bench.machine()})")
+    bench.save_plot(figure, "freshness")

@@ -6,6 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+def one_decimal(value: float | None) -> str:
+    """A figure as the reports print it: one decimal, `-` for none."""
+    return "-" if value is None else f"{value:.1f}"
+
+
 def percentile(values: Iterable[float], q: float) -> float | None:
     """The value at fraction `q` (0..1) of the sorted values, nearest rank; None for no values."""
     ordered = sorted(values)
