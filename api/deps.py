@@ -15,7 +15,10 @@ from api.errors import ApiError
 from lakelab.settings import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
+# The plain accessors below are `async def` although they do not await: FastAPI runs a sync
+# dependency in a worker thread, and two thread handovers per request were most of the API's
+# latency over the Trino client on a loaded 2-core machine (docs/bench.md, API).
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with (override in tests with `dependency_overrides`)."""
     return request.app.state.settings
 
@@ -48,7 +51,7 @@ async def require_api_key(request: Request, settings: SettingsDep,
 ApiKeyDep = Annotated[str, Security(require_api_key)]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 

@@ -112,11 +112,17 @@ def check(sql: str, max_chars: int = 100_000) -> Checked:
 # Parsing a long statement takes seconds of CPU: it runs here, not on the event loop, and two at a
 # time at most so that a flood of huge statements cannot take every thread.
 _CHECKERS = ThreadPoolExecutor(2, thread_name_prefix="sql-check")
+# A statement this short parses in well under a millisecond (about 3 ms at worst, nested as deep as
+# its length allows): checked on the event loop, it saves two thread handovers per request, which
+# cost more than that on a loaded 2-core machine (docs/bench.md, API).
+INLINE_CHECK_CHARS = 512
 
 
 async def check_in_background(sql: str, max_chars: int, timeout_s: float) -> Checked:
-    """`check` off the event loop; TooComplex when it does not finish within `timeout_s` (the
-    parse is left to finish in its thread, bounded by `max_chars`)."""
+    """`check`, off the event loop unless the statement is short; TooComplex when it does not
+    finish within `timeout_s` (the parse is left to finish in its thread, bounded by `max_chars`)."""
+    if len(sql) <= INLINE_CHECK_CHARS:
+        return check(sql, max_chars)
     future = asyncio.get_running_loop().run_in_executor(_CHECKERS, check, sql, max_chars)
     try:
         return await asyncio.wait_for(asyncio.shield(future), timeout_s)

@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     metastore_uri: str = ""  # default thrift://127.0.0.1:<metastore_port>
     trino_url: str = ""  # default https://127.0.0.1:<trino_port>
     trino_internal_port: int = 8080  # the nodes' own HTTP port
-    trino_heap: str = "2G"  # -Xmx of each Trino node; a node may use half of it for one query
+    # -Xmx of each Trino node (a node may use half of it for one query). 1G, as compose has always
+    # run it, keeps the stack plus a running lab job under 6 GiB (docs/bench.md, memory)
+    trino_heap: str = "1G"
     trino_coordinator: bool = True  # false: a worker node of the coordinator at trino_url
     # Trino asks every client for a password: the stack's own user (jobs, tools, tests), the
     # query API's read-only user; nodes of one cluster share a secret
@@ -144,7 +146,7 @@ class Settings(BaseSettings):
     # compose's `scale` profile runs (spark://spark-master:7077, its master and worker services)
     spark_master: str = "local[*]"
     startup_poll_s: float = 0.1  # readiness checks while a service starts
-    spark_driver_memory: str = "2g"  # compose's Spark containers set less, to fit their memory limits
+    spark_driver_memory: str = "1g"  # the lab jobs run in local mode: executors share this heap
     spark_executor_memory: str = "768m"
     spark_standalone_url: str = "spark://127.0.0.1:7077"  # the master service's own address
     spark_master_ui_port: int = 8090

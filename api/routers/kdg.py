@@ -38,7 +38,7 @@ NO_JOB = {404: {"model": Error, "description": "no job with this id for this API
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 
 
-def get_jobs(request: Request) -> KdgJobs:
+async def get_jobs(request: Request) -> KdgJobs:  # async: no worker thread (api/deps.py)
     return request.app.state.kdg_jobs
 
 

@@ -34,9 +34,11 @@ def classpath(settings: Settings) -> str:
 
 
 def java_command(classpath: str, heap: str, main: list[str]) -> list[str]:
-    """A Kafka-family JVM (broker, storage tool, Connect worker) with Kafka's logging setup."""
+    """A Kafka-family JVM (broker, storage tool, Connect worker) with Kafka's logging setup. The
+    heap starts small and grows to `heap`: a heap fixed at its maximum (Kafka's production advice)
+    is resident whether used or not, and on a laptop the lab's jobs need that memory."""
     return [
-        java17(), f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        java17(), "-Xms64m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={HERE / 'log4j2.yaml'}", "-cp", classpath, *main,
     ]
 
