@@ -16,8 +16,8 @@ from lakelab.settings import Settings
 
 
 # The plain accessors below are `async def` although they do not await: FastAPI runs a sync
-# dependency in a worker thread, and two thread handovers per request were most of the API's
-# latency over the Trino client on a loaded 2-core machine (docs/bench.md, API).
+# dependency in a worker thread, a handover there and back per request for nothing (each a
+# wake-up that waits for a core on a busy 2-core machine; docs/bench.md, API).
 async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with (override in tests with `dependency_overrides`)."""
     return request.app.state.settings

@@ -112,9 +112,9 @@ def check(sql: str, max_chars: int = 100_000) -> Checked:
 # Parsing a long statement takes seconds of CPU: it runs here, not on the event loop, and two at a
 # time at most so that a flood of huge statements cannot take every thread.
 _CHECKERS = ThreadPoolExecutor(2, thread_name_prefix="sql-check")
-# A statement this short parses in well under a millisecond (about 3 ms at worst, nested as deep as
-# its length allows): checked on the event loop, it saves two thread handovers per request, which
-# cost more than that on a loaded 2-core machine (docs/bench.md, API).
+# A statement this short parses in about half a millisecond (about 5 ms at worst, nested as deep as
+# its length allows): checked on the event loop, it saves a thread handover there and back per
+# request (docs/bench.md, API).
 INLINE_CHECK_CHARS = 512
 
 
