@@ -62,7 +62,7 @@ def jvm_env(settings: Settings) -> dict[str, str]:
     java_home = str(Path(java17()).resolve().parent.parent)
     # natively every Spark process stays on loopback; in a container Spark binds its host name's address
     local_ip = {"SPARK_LOCAL_IP": settings.bind_host} if settings.listens_on_loopback else {}
-    # fewer glibc malloc arenas: less native memory outside the heap (as Trino, services/trino)
+    # fewer glibc malloc arenas: less native memory outside the heap (docs/bench.md, memory)
     return {**local_ip, "PYSPARK_PYTHON": sys.executable, "JAVA_HOME": java_home, "MALLOC_ARENA_MAX": "2"}
 
 

@@ -151,9 +151,6 @@ SERVICE = Service(
     install=_install,
     prepare=_prepare,
     command=_command,
-    # glibc's default of 8 malloc arenas per core lets the JVM's native memory (outside the heap)
-    # grow by hundreds of MiB with Trino's many threads; 2 keeps the stack under 6 GiB
-    env=lambda s: {"MALLOC_ARENA_MAX": "2"},
     check=_check,
     bootstrap=_bootstrap,
     # the catalogs reach the metastore on first use: Trino starts at once, its bootstrap
