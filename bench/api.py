@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from bench.cli import Bench  # noqa: E402
 from bench.percentiles import percentile  # noqa: E402
+from bench.report import Load  # noqa: E402
 from lakelab.settings import Settings  # noqa: E402
 from services.api.service import SERVICE as API  # noqa: E402
 from services.nginx.service import SERVICE as NGINX  # noqa: E402
@@ -209,5 +210,5 @@ def _plot(bench: Bench, latencies: dict[tuple[str, int], dict[str, list[float]]]
     ax.set_ylabel("fraction of requests at or under")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    figure.suptitle(f"Query API latency distribution ({bench.machine()})")
+    figure.suptitle(f"Query API latency distribution ({Load.now()})")
     bench.save_plot(figure, "latency")

@@ -41,6 +41,7 @@ from pyspark.sql import types as T  # noqa: E402
 from aws.glue.hudi import write_options  # noqa: E402
 from bench.cli import Bench  # noqa: E402
 from bench.percentiles import one_decimal, percentile  # noqa: E402
+from bench.report import Load  # noqa: E402
 from labs.lab_d.pipeline import Pipeline  # noqa: E402
 from labs.lab_d.verify import source_columns, wait_equal  # noqa: E402
 from lakelab.settings import ROOT, Settings  # noqa: E402
@@ -381,5 +382,5 @@ def _plot(bench: Bench, steps: list[Step]) -> None:
     ax.set_ylabel("latency, s (source commit -> visible in Trino)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"Lab D CDC latency against ops/s ({bench.machine()})")
+    ax.set_title(f"Lab D CDC latency against ops/s ({Load.now()})")
     bench.save_plot(figure, "latency")

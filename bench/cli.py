@@ -9,7 +9,6 @@ whose condition does not hold is reported as skipped, with the command that runs
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -95,12 +94,6 @@ class Bench:
         figure.tight_layout()
         figure.savefig(self.plot_path(name), dpi=110)
         pyplot.close(figure)
-
-    @staticmethod
-    def machine() -> str:
-        """The load and cores a plot's title carries: `load 1.2/3.4, 2 cores` (1 and 5 min)."""
-        one, five, _ = os.getloadavg()
-        return f"load {one:.1f}/{five:.1f}, {os.cpu_count()} cores"
 
     def plot_path(self, name: str) -> Path:
         """Where the benchmark writes its plot `name` (a PNG), listed in its section."""

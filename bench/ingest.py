@@ -41,6 +41,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from bench.cli import Bench  # noqa: E402
 from bench.percentiles import one_decimal, percentile  # noqa: E402
+from bench.report import Load  # noqa: E402
 from lakelab.settings import ROOT, Settings  # noqa: E402
 from services.kafka.client import get_client as kafka_admin  # noqa: E402
 from services.s3.client import delete_prefix  # noqa: E402
@@ -406,5 +407,5 @@ def _plot(bench: Bench, levels: list[Level]) -> None:
     ax.set_ylabel("freshness, s (event time -> visible in Trino)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"Lab A freshness against offered rate ({bench.machine()})")
+    ax.set_title(f"Lab A freshness against offered rate ({Load.now()})")
     bench.save_plot(figure, "freshness")

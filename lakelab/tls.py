@@ -106,9 +106,8 @@ def _key_pem(private: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Written whole, then renamed into place: a reader never sees half a file."""
-    for parent in (path.parent.parent, path.parent):
-        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Written whole, then renamed into place: a reader never sees half a file. Called only under
+    `_made_alone`, which made the private folders."""
     draft = path.with_name(f".{path.name}.{os.getpid()}")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:
