@@ -3,6 +3,8 @@
 - PutRecords records/s through the endpoint (boto3, 500-record batches of trade JSON) against the
   same records produced to Kafka directly (confluent-kafka, same keys and partitions, each batch
   waited for as PutRecords waits for its acknowledgements);
+- PutRecord, one record per call as the trades lab's generator sends them, against one Kafka
+  produce waited for per record;
 - GetRecords records/s through the endpoint (boto3, shard iterators) against a Kafka consumer
   reading the same partitions;
 - Athena's StartQueryExecution-to-SUCCEEDED time against the same SQL on Trino directly (the
@@ -122,6 +124,27 @@ def read_directly(consumer: Consumer, topic: str) -> int:
     return count
 
 
+def bench_single_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int,
+                      calls: int) -> None:
+    key, data = trades(1)[0]
+    partition = shard_for_hash(partition_key_hash(key), SHARDS)
+    seconds: dict[str, list[float]] = {"endpoint": [], "kafka": []}
+    for round_number in range(rounds):
+        for way in ("endpoint", "kafka") if round_number % 2 == 0 else ("kafka", "endpoint"):
+            bench.step(f"PutRecord round {round_number + 1}/{rounds}: {way}")
+            began = time.perf_counter()
+            for _ in range(calls):
+                if way == "endpoint":
+                    kinesis.put_record(StreamName=stream, Data=data, PartitionKey=key)
+                else:
+                    producer.produce(topic, value=data, key=key.encode(), partition=partition)
+                    assert producer.flush(30) == 0
+            seconds[way].append((time.perf_counter() - began) / calls)
+    endpoint, kafka = statistics.median(seconds["endpoint"]), statistics.median(seconds["kafka"])
+    bench.figure(f"PutRecord, one record per call, median of {rounds}", endpoint * 1000, "ms",
+                 standard=kafka * 1000, standard_name="one Kafka produce waited for")
+
+
 def bench_gets(bench: Bench, settings, kinesis, stream: str, topic: str, rounds: int) -> None:
     rates: dict[str, list[float]] = {"endpoint": [], "kafka": []}
     consumer = Consumer({"bootstrap.servers": get_bootstrap_server(settings), "group.id": f"bench-{uuid.uuid4()}",
@@ -175,7 +198,7 @@ def bench_athena(bench: Bench, settings, athena, output: str, queries: int) -> N
 
 def run(bench: Bench) -> None:
     settings = bench.settings
-    rounds, batches, queries = (1, 1, 2) if bench.smoke else (4, 10, 16)
+    rounds, batches, calls, queries = (1, 1, 5, 2) if bench.smoke else (4, 30, 300, 16)
     kinesis, athena, s3 = (get_client(settings, s, retries={"max_attempts": 1}) for s in ("kinesis", "athena", "s3"))
     suffix = uuid.uuid4().hex[:8]
     stream, topic = f"bench-aws-endpoint-{suffix}", f"bench-aws-direct-{suffix}"
@@ -186,6 +209,7 @@ def run(bench: Bench) -> None:
                          "linger.ms": 1})
     try:
         bench_puts(bench, kinesis, producer, stream, topic, rounds, batches)
+        bench_single_puts(bench, kinesis, producer, stream, topic, rounds, calls)
         bench_gets(bench, settings, kinesis, stream, topic, max(1, rounds // 2))
         bench_athena(bench, settings, athena, f"s3://{bucket}/{output_prefix}", queries)
     finally:

@@ -68,7 +68,8 @@ class Gateway:
         operation = route.operation()
         service = operation.service_model
         identity, region = self._authenticate(request, service.signing_name)
-        provider = await run_in_threadpool(self.registry.provider, service.service_name)
+        provider = self.registry.loaded(service.service_name) or \
+            await run_in_threadpool(self.registry.provider, service.service_name)
         handler = provider.handler(operation.name)
         if handler is None:
             raise CommonError("NotImplemented", f"{service.service_name}:{operation.name} is not implemented by "

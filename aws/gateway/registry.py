@@ -41,6 +41,10 @@ class Registry:
             spec = getattr(importlib.import_module(module_name), class_name)
         return spec
 
+    def loaded(self, service: str) -> Provider | None:
+        """The service's provider if it is made already (no import, no lock to wait for)."""
+        return self._loaded.get(service)
+
     def provider(self, service: str) -> Provider:
         with self._lock:
             if service not in self._loaded:

@@ -38,6 +38,10 @@ MAX_GET_RECORDS_BYTES = 10 * 1024 * 1024
 ON_DEMAND_SHARDS = 4  # what Kinesis gives a new on-demand stream
 MAX_SHARDS = 200
 DELIVERY_TIMEOUT_S = 30.0
+# How old the record calls' view of the streams may be. Fetching Kafka's metadata for every
+# PutRecord took most of its time; streams created or deleted here refresh the view at once, and
+# a stream missing from it is looked up afresh before it is called unknown.
+RECORD_CALLS_TOPICS_AGE_S = 1.0
 THROTTLED = {KafkaError._QUEUE_FULL, KafkaError._MSG_TIMED_OUT, KafkaError.THROTTLING_QUOTA_EXCEEDED}
 
 
@@ -55,6 +59,8 @@ class KinesisProvider(Provider):
         self.kafka = Kafka(settings.kafka_bootstrap)
         self._lock = threading.Lock()
         self._known: dict[str, tuple[datetime, str]] = {}  # stream -> (creation time, mode)
+        self._topics_seen: tuple[float, dict[str, TopicMetadata]] = (float("-inf"), {})
+        self._topics_generation = 0  # a view fetched before a create or delete here is not kept
 
     def close(self) -> None:
         self.kafka.close()
@@ -88,14 +94,18 @@ class KinesisProvider(Provider):
             raise _error("InvalidArgumentException", f"Kafka refused topic {name}: {error.str()}") from exc
         with self._lock:
             self._known[name] = (datetime.now(timezone.utc), mode)
+            self._forget_topics()
         return {}
 
     def delete_stream(self, context: RequestContext, params: dict) -> dict:
         name = self._name(params)
+        with self._lock:
+            self._forget_topics()
         if not self.kafka.delete_topic(name):
             raise self._not_found(name)
         with self._lock:
             self._known.pop(name, None)
+            self._forget_topics()
         return {}
 
     def list_streams(self, context: RequestContext, params: dict) -> dict:
@@ -174,7 +184,7 @@ class KinesisProvider(Provider):
 
     def put_record(self, context: RequestContext, params: dict) -> dict:
         name = self._name(params)
-        topic = self._topic(name)
+        topic = self._topic(name, RECORD_CALLS_TOPICS_AGE_S)
         partition = self._route(params, len(topic.partitions), "")
         self._dry_run(params)
         key = params["PartitionKey"].encode()
@@ -187,7 +197,7 @@ class KinesisProvider(Provider):
 
     def put_records(self, context: RequestContext, params: dict) -> dict:
         name = self._name(params)
-        topic = self._topic(name)
+        topic = self._topic(name, RECORD_CALLS_TOPICS_AGE_S)
         entries = params["Records"]
         partitions = [self._route(entry, len(topic.partitions), f"records.{i}.member.")
                       for i, entry in enumerate(entries, 1)]
@@ -211,7 +221,7 @@ class KinesisProvider(Provider):
 
     def get_shard_iterator(self, context: RequestContext, params: dict) -> dict:
         name = self._name(params)
-        topic = self._topic(name)
+        topic = self._topic(name, RECORD_CALLS_TOPICS_AGE_S)
         shard = params["ShardId"]
         partition = self._partition(shard, name)
         if partition not in topic.partitions:
@@ -245,7 +255,7 @@ class KinesisProvider(Provider):
                 f"Iterator expired. The iterator was created at time {_java_date(position.issued_ms)} while right "
                 f"now it is {_java_date(now)} which is further in the future than the tolerated delay of 300000 "
                 "milliseconds."))
-        topic = self._topic(position.stream)
+        topic = self._topic(position.stream, RECORD_CALLS_TOPICS_AGE_S)
         if position.partition not in topic.partitions:
             raise self._no_shard(shard_id(position.partition), position.stream)
         self._dry_run(params)
@@ -277,8 +287,25 @@ class KinesisProvider(Provider):
             raise _error("InvalidArgumentException", "Either StreamName or StreamARN must be provided.")
         return name
 
-    def _topic(self, name: str) -> TopicMetadata:
-        topic = self.kafka.topics().get(name)
+    def _forget_topics(self) -> None:
+        """Called with the lock held."""
+        self._topics_seen = (float("-inf"), {})
+        self._topics_generation += 1
+
+    def _topics(self, max_age_s: float) -> dict[str, TopicMetadata]:
+        with self._lock:
+            (taken, topics), generation = self._topics_seen, self._topics_generation
+        if time.monotonic() - taken > max_age_s:
+            taken, topics = time.monotonic(), self.kafka.topics()
+            with self._lock:
+                if generation == self._topics_generation:
+                    self._topics_seen = (taken, topics)
+        return topics
+
+    def _topic(self, name: str, max_age_s: float = 0.0) -> TopicMetadata:
+        topic = self._topics(max_age_s).get(name)
+        if topic is None and max_age_s > 0:
+            topic = self._topics(0.0).get(name)
         if topic is None or topic.error is not None and topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
             raise self._not_found(name)
         return topic
