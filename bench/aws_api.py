@@ -75,22 +75,28 @@ def boto3_ceiling(records: list[tuple[str, bytes]], batches: int) -> float:
     return batches * len(records) / (time.perf_counter() - began)
 
 
-def bench_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int, batches: int) -> None:
-    records = trades(BATCH)
-    rates: dict[str, list[float]] = {"endpoint": [], "kafka": []}
+def timed_rounds(bench: Bench, what: str, rounds: int, calls: int, through_endpoint, directly) -> dict[str, float]:
+    """Median seconds per call of each way, over `rounds` of `calls` calls, the order swapped each round."""
+    seconds: dict[str, list[float]] = {"endpoint": [], "kafka": []}
     for round_number in range(rounds):
         for way in ("endpoint", "kafka") if round_number % 2 == 0 else ("kafka", "endpoint"):
-            bench.step(f"PutRecords round {round_number + 1}/{rounds}: {way}")
+            bench.step(f"{what} round {round_number + 1}/{rounds}: {way}")
+            call = through_endpoint if way == "endpoint" else directly
             began = time.perf_counter()
-            for _ in range(batches):
-                if way == "endpoint":
-                    put_through_endpoint(kinesis, stream, records)
-                else:
-                    produce_directly(producer, topic, records)
-            rates[way].append(batches * BATCH / (time.perf_counter() - began))
-    endpoint, kafka = statistics.median(rates["endpoint"]), statistics.median(rates["kafka"])
-    bench.figure(f"PutRecords, {BATCH}-record batches, median of {rounds}", endpoint, "records/s", standard=kafka,
-                 standard_name="Kafka produce, same records", at_least=0.5)
+            for _ in range(calls):
+                call()
+            seconds[way].append((time.perf_counter() - began) / calls)
+    return {way: statistics.median(values) for way, values in seconds.items()}
+
+
+def bench_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int, batches: int) -> None:
+    records = trades(BATCH)
+    per_batch = timed_rounds(bench, "PutRecords", rounds, batches,
+                             lambda: put_through_endpoint(kinesis, stream, records),
+                             lambda: produce_directly(producer, topic, records))
+    kafka = BATCH / per_batch["kafka"]
+    bench.figure(f"PutRecords, {BATCH}-record batches, median of {rounds}", BATCH / per_batch["endpoint"], "records/s",
+                 standard=kafka, standard_name="Kafka produce, same records", at_least=0.5)
     ceiling = boto3_ceiling(records, batches)
     bench.figure("boto3's own work alone (Stubber, no server): the most an endpoint can give", ceiling, "records/s",
                  standard=kafka, standard_name="Kafka produce")
@@ -126,23 +132,12 @@ def read_directly(consumer: Consumer, topic: str) -> int:
 
 def bench_single_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int,
                       calls: int) -> None:
-    key, data = trades(1)[0]
-    partition = shard_for_hash(partition_key_hash(key), SHARDS)
-    seconds: dict[str, list[float]] = {"endpoint": [], "kafka": []}
-    for round_number in range(rounds):
-        for way in ("endpoint", "kafka") if round_number % 2 == 0 else ("kafka", "endpoint"):
-            bench.step(f"PutRecord round {round_number + 1}/{rounds}: {way}")
-            began = time.perf_counter()
-            for _ in range(calls):
-                if way == "endpoint":
-                    kinesis.put_record(StreamName=stream, Data=data, PartitionKey=key)
-                else:
-                    producer.produce(topic, value=data, key=key.encode(), partition=partition)
-                    assert producer.flush(30) == 0
-            seconds[way].append((time.perf_counter() - began) / calls)
-    endpoint, kafka = statistics.median(seconds["endpoint"]), statistics.median(seconds["kafka"])
-    bench.figure(f"PutRecord, one record per call, median of {rounds}", endpoint * 1000, "ms",
-                 standard=kafka * 1000, standard_name="one Kafka produce waited for")
+    [(key, data)] = trades(1)
+    per_call = timed_rounds(bench, "PutRecord", rounds, calls,
+                            lambda: kinesis.put_record(StreamName=stream, Data=data, PartitionKey=key),
+                            lambda: produce_directly(producer, topic, [(key, data)]))
+    bench.figure(f"PutRecord, one record per call, median of {rounds}", per_call["endpoint"] * 1000, "ms",
+                 standard=per_call["kafka"] * 1000, standard_name="one Kafka produce waited for")
 
 
 def bench_gets(bench: Bench, settings, kinesis, stream: str, topic: str, rounds: int) -> None:
