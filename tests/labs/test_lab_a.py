@@ -48,8 +48,11 @@ class Lab:
             metrics_file=workdir / "metrics.jsonl", once=True,
         )
         self.expected: dict[str, dict] = {}
-        # unique, increasing event times (1 ms apart) so the latest event per device is unambiguous
-        start = datetime.now(timezone.utc).replace(microsecond=0)
+        # Unique, increasing event times (1 ms apart) so the latest event per device is unambiguous,
+        # from noon today: the table is partitioned by event date, and a test's event an hour older
+        # must stay on its row's date (run just after midnight, it moved the row to the day
+        # before, which Hudi's global index does by rewriting it with a new commit time).
+        start = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
         self._clock = (start + timedelta(milliseconds=n) for n in itertools.count())
 
     def create_topics(self) -> None:
