@@ -102,6 +102,16 @@ def bench_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: st
                  standard=kafka, standard_name="Kafka produce")
 
 
+def bench_single_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int,
+                      calls: int) -> None:
+    [(key, data)] = trades(1)
+    per_call = timed_rounds(bench, "PutRecord", rounds, calls,
+                            lambda: kinesis.put_record(StreamName=stream, Data=data, PartitionKey=key),
+                            lambda: produce_directly(producer, topic, [(key, data)]))
+    bench.figure(f"PutRecord, one record per call, median of {rounds}", per_call["endpoint"] * 1000, "ms",
+                 standard=per_call["kafka"] * 1000, standard_name="one Kafka produce waited for")
+
+
 def read_through_endpoint(kinesis, stream: str) -> int:
     count = 0
     for shard in range(SHARDS):
@@ -128,16 +138,6 @@ def read_directly(consumer: Consumer, topic: str) -> int:
             positions[message.partition()] = message.offset() + 1
     consumer.unassign()
     return count
-
-
-def bench_single_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int,
-                      calls: int) -> None:
-    [(key, data)] = trades(1)
-    per_call = timed_rounds(bench, "PutRecord", rounds, calls,
-                            lambda: kinesis.put_record(StreamName=stream, Data=data, PartitionKey=key),
-                            lambda: produce_directly(producer, topic, [(key, data)]))
-    bench.figure(f"PutRecord, one record per call, median of {rounds}", per_call["endpoint"] * 1000, "ms",
-                 standard=per_call["kafka"] * 1000, standard_name="one Kafka produce waited for")
 
 
 def bench_gets(bench: Bench, settings, kinesis, stream: str, topic: str, rounds: int) -> None:

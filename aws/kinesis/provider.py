@@ -99,6 +99,9 @@ class KinesisProvider(Provider):
 
     def delete_stream(self, context: RequestContext, params: dict) -> dict:
         name = self._name(params)
+        # Forgotten before (no record call finds the stream in the view once it is gone) and after
+        # (a view fetched while Kafka deleted it is not kept): producing to a deleted topic would
+        # have the broker create it again.
         with self._lock:
             self._forget_topics()
         if not self.kafka.delete_topic(name):

@@ -102,28 +102,21 @@ def test_create_describe_list_and_delete_a_stream(kinesis, new_stream):
         kinesis.describe_stream(StreamName=name)
 
 
-def test_a_stream_made_again_with_more_shards_takes_records_on_its_new_shards_at_once(kinesis, unique):
+def test_a_stream_made_again_with_more_shards_takes_records_on_its_new_shards_at_once(kinesis, new_stream):
     """As a lab reset does: the endpoint's view of the streams follows a delete and a create at once."""
-    name = f"test-aws-again-{unique}"
-    kinesis.create_stream(StreamName=name, ShardCount=1)
-    try:
-        upper_half = str(2**127)
-        assert kinesis.put_record(StreamName=name, Data=b"first", PartitionKey="k",
-                                  ExplicitHashKey=upper_half)["ShardId"] == "shardId-000000000000"
-        kinesis.delete_stream(StreamName=name)
-        kinesis.get_waiter("stream_not_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 40})
-        with pytest.raises(kinesis.exceptions.ResourceNotFoundException):
-            kinesis.put_record(StreamName=name, Data=b"to nowhere", PartitionKey="k")
-        kinesis.create_stream(StreamName=name, ShardCount=2)
-        answer = kinesis.put_record(StreamName=name, Data=b"second", PartitionKey="k", ExplicitHashKey=upper_half)
-        assert answer["ShardId"] == "shardId-000000000001"
-        assert [r["Data"] for r in read_shard(kinesis, name, "shardId-000000000001")] == [b"second"]
-        assert read_shard(kinesis, name, "shardId-000000000000") == []
-    finally:
-        try:
-            kinesis.delete_stream(StreamName=name)
-        except kinesis.exceptions.ResourceNotFoundException:
-            pass
+    name = new_stream(1)
+    upper_half = str(2**127)
+    assert kinesis.put_record(StreamName=name, Data=b"first", PartitionKey="k",
+                              ExplicitHashKey=upper_half)["ShardId"] == "shardId-000000000000"
+    kinesis.delete_stream(StreamName=name)
+    kinesis.get_waiter("stream_not_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 40})
+    with pytest.raises(kinesis.exceptions.ResourceNotFoundException):
+        kinesis.put_record(StreamName=name, Data=b"to nowhere", PartitionKey="k")
+    kinesis.create_stream(StreamName=name, ShardCount=2)
+    answer = kinesis.put_record(StreamName=name, Data=b"second", PartitionKey="k", ExplicitHashKey=upper_half)
+    assert answer["ShardId"] == "shardId-000000000001"
+    assert [r["Data"] for r in read_shard(kinesis, name, "shardId-000000000001")] == [b"second"]
+    assert read_shard(kinesis, name, "shardId-000000000000") == []
 
 
 def test_an_on_demand_stream_gets_four_shards(kinesis, new_stream):
