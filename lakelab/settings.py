@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     bind_host: str = LOOPBACK
     # No secret is ever made inside a container: compose hands each one the secrets of its service.
     generate_secrets: bool = True
+    # JVMs load their classes from archives of them made at their first exit (AppCDS, kept in
+    # the cache folder). The image turns this off: a container's archive would go with it.
+    class_archives: bool = True
 
     # Each server's port: natively where it listens, in compose mode the port published on the
     # host's 127.0.0.1 (docker-compose.yml reads the same LAKELAB_*_PORT names). The endpoints
@@ -209,10 +212,17 @@ class Settings(BaseSettings):
             return Path("/var/lib/lakelab") / self._state_id() / "postgres"
         return self.state_dir / "data" / "postgres"
 
+    def make_state_dir(self) -> Path:
+        """The state folder, the owner's only. Made before anything writes into it: a service's
+        `mkdir(parents=True)` of a data folder would otherwise create it with the umask's 0755."""
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_dir.chmod(0o700)
+        return self.state_dir
+
     def _state_id(self) -> str:
         marker = self.state_dir / "state-id"
         if not marker.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.make_state_dir()
             draft = self.state_dir / f"state-id.{os.getpid()}"
             draft.write_text(uuid.uuid4().hex[:12])
             try:

@@ -119,7 +119,7 @@ def prepare_mounted_secrets(settings: Settings) -> None:
     """The files docker-compose.yml mounts into the containers that use them, made once on the
     host: the stack's CA certificate (clients of Trino), Trino's certificate and key, SeaweedFS's
     certificate, key and JWT signing keys."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.make_state_dir()
     tls.ca_file(settings)
     tls.certificate(settings, "trino", TRINO_HOSTS)
     seaweedfs.server_env(settings)

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from lakelab.install import ensure_prerequisites
 from lakelab.resources import resources
 from lakelab.secrets import refuse_shipped_examples
 from lakelab.settings import ROOT, Settings, environment
-from services.base import NotReady, Service
+from services.base import NotReady, Service, archives_being_made
 from services.registry import SCALE_OUT, SERVICES, STARTED_BY_DEFAULT, TOOLS, by_name
 
 console = Console(stderr=True)
@@ -100,9 +101,10 @@ def _spawn(settings: Settings, service: Service) -> int:
     if busy:
         taken = ", ".join(f"{port} by {owner}" for port, owner in busy)
         raise StackError(f"{service.name}: port already taken: {taken}. Stop it or change the port in .env")
+    settings.make_state_dir()
+    for folder in (settings.logs_dir, settings.pids_dir):
+        folder.mkdir(exist_ok=True, mode=0o700)
     service.prepare(settings)
-    for folder in (settings.state_dir, settings.logs_dir, settings.pids_dir):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     log = os.fdopen(os.open(log_file(settings, service.name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     log.write(f"\n==== lakelab starting {service.name} at {time.ctime()}\n".encode())
     log.flush()
@@ -174,6 +176,7 @@ def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, floa
     service counts as ready for the others once its readiness check passed, its other
     dependencies are ready and its bootstrap ran."""
     refuse_shipped_examples(environment())
+    settings.make_state_dir()
     selected = {s.name for s in _with_dependencies(_selected(names))}
     install(settings, None if names is None else selected)
     services = [s for s in SERVICES + SCALE_OUT if s.name in selected]
@@ -230,10 +233,12 @@ def down(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
 
 
 def _terminate(pid: int, grace_s: float = 30.0) -> None:
-    """SIGTERM the process group we created for the service, then SIGKILL what is left."""
+    """SIGTERM the process group we created for the service, then SIGKILL what is left. A class
+    archive a killed JVM was writing at its exit is removed: the next start makes it again."""
     try:
         group = psutil.Process(pid)
         members = [group, *group.children(recursive=True)]
+        archives = [path for member in members for path in archives_being_made(member.cmdline())]
     except psutil.NoSuchProcess:
         return
     try:
@@ -241,12 +246,17 @@ def _terminate(pid: int, grace_s: float = 30.0) -> None:
     except ProcessLookupError:
         return
     _, alive = psutil.wait_procs(members, timeout=grace_s)
+    if not alive:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # the group: a JVM's AOT cache is assembled by a child it starts at exit
     for process in alive:
-        try:
+        with suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=5)
+    for archive in archives:
+        for path in (archive, archive.with_name(f"{archive.name}.config")):
+            path.unlink(missing_ok=True)
 
 
 def status(settings: Settings) -> list[ServiceStatus]:

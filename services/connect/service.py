@@ -63,7 +63,7 @@ def _prepare(settings: Settings) -> None:
 
 def _command(settings: Settings) -> list[str]:
     return java_command(
-        _worker_classpath(settings), "512m",
+        settings, "connect", _worker_classpath(settings), "512m",
         ["org.apache.kafka.connect.cli.ConnectDistributed", str(_properties(settings))],
     )
 

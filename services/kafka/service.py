@@ -13,7 +13,7 @@ from confluent_kafka.admin import NewTopic
 from lakelab.install import maven_classpath
 from lakelab.resources import Resources
 from lakelab.settings import Settings, versions
-from services.base import NotReady, Service, java17, project_file, render
+from services.base import NotReady, Service, class_data_sharing, java17, project_file, render
 from services.kafka.client import get_client
 
 HERE = Path(__file__).parent
@@ -33,12 +33,14 @@ def classpath(settings: Settings) -> str:
     return ":".join(map(str, maven_classpath(settings, "kafka", artifacts())))
 
 
-def java_command(classpath: str, heap: str, main: list[str]) -> list[str]:
+def java_command(settings: Settings, name: str, classpath: str, heap: str, main: list[str]) -> list[str]:
     """A Kafka-family JVM (broker, storage tool, Connect worker) with Kafka's logging setup. The
     heap starts small and grows to `heap`: a heap fixed at its maximum (Kafka's production advice)
     is resident whether used or not, and on a laptop the lab's jobs need that memory."""
+    java = java17()
     return [
-        java17(), "-Xms64m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        java, "-Xms64m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        *class_data_sharing(settings, name, java, classpath, main[0]),
         f"-Dlog4j2.configurationFile={HERE / 'log4j2.yaml'}", "-cp", classpath, *main,
     ]
 
@@ -71,8 +73,8 @@ def _prepare(settings: Settings) -> None:
     if not (data / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run(
-            java_command(classpath(settings), "256m", ["kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                            "-c", str(_properties(settings))]),
+            java_command(settings, "kafka-storage", classpath(settings), "256m",
+                         ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(_properties(settings))]),
             check=True, capture_output=True, cwd=project_file(),
         )
 
@@ -103,7 +105,7 @@ SERVICE = Service(
     ports=lambda s: [s.port_of(s.kafka_bootstrap), s.kafka_controller_port],
     install=classpath,
     prepare=_prepare,
-    command=lambda s: java_command(classpath(s), "512m", ["kafka.Kafka", str(_properties(s))]),
+    command=lambda s: java_command(s, "kafka", classpath(s), "512m", ["kafka.Kafka", str(_properties(s))]),
     check=_check,
     bootstrap=_bootstrap,
 )

@@ -18,7 +18,7 @@ from thrift.transport.TTransport import TTransportException
 
 from lakelab.install import InstallError, extract, maven_artifacts, maven_classpath
 from lakelab.settings import Settings, versions
-from services.base import NotReady, Service, java17, render
+from services.base import NotReady, Service, class_data_sharing, java17, render
 from services.metastore.client import get_client
 from services.postgres import client as postgres
 
@@ -75,14 +75,16 @@ def _conf_dir(settings: Settings) -> Path:
     return settings.run_dir("metastore") / "conf"
 
 
-def _java(settings: Settings, main: str, *args: str) -> list[str]:
+def _java(settings: Settings, name: str, main: str, *args: str) -> list[str]:
     # Hive's own jars first (as its launcher does), then Hadoop's; our JDBC driver before the
-    # older one the release ships.
-    classpath = [str(_conf_dir(settings)), *map(str, _jdbc_driver(settings)), f"{_install_home(settings)}/lib/*",
+    # older one the release ships. hive-site.xml is found through METASTORE_CONF_DIR (`_env`),
+    # not the class path: a folder there would keep the JVM from archiving its classes.
+    classpath = [*map(str, _jdbc_driver(settings)), f"{_install_home(settings)}/lib/*",
                  *map(str, _hadoop_jars(settings))]
+    java, joined = java17(), ":".join(classpath)
     return [
-        java17(), "-Xms256m", "-Xmx512m", f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
-        "-cp", ":".join(classpath), main, *args,
+        java, "-Xms256m", "-Xmx512m", *class_data_sharing(settings, name, java, joined, main),
+        f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}", "-cp", joined, main, *args,
     ]
 
 
@@ -117,9 +119,10 @@ def _ensure_schema(settings: Settings) -> None:
     wanted = _versions()["version"]
     found = _schema_version(settings)
     if found is None:
-        command = _java(settings, "org.apache.hadoop.hive.metastore.tools.schematool.MetastoreSchemaTool",
+        command = _java(settings, "metastore-schematool",
+                        "org.apache.hadoop.hive.metastore.tools.schematool.MetastoreSchemaTool",
                         "-initSchema", "-dbType", "postgres")
-        env = {**settings.child_env(), "METASTORE_HOME": str(_install_home(settings))}
+        env = {**settings.child_env(), **_env(settings), "METASTORE_HOME": str(_install_home(settings))}
         result = subprocess.run(command, capture_output=True, text=True, env=env)
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip().splitlines()
@@ -160,9 +163,13 @@ def _prepare(settings: Settings) -> None:
     _ensure_schema(settings)
 
 
+def _env(settings: Settings) -> dict[str, str]:
+    return {"METASTORE_CONF_DIR": str(_conf_dir(settings))}
+
+
 def _command(settings: Settings) -> list[str]:
     port = str(urlparse(settings.metastore_uri).port)
-    return _java(settings, "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", port)
+    return _java(settings, "metastore", "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", port)
 
 
 def _check(settings: Settings) -> None:
@@ -179,6 +186,7 @@ SERVICE = Service(
     install=_install,
     prepare=_prepare,
     command=_command,
+    env=_env,
     check=_check,
     depends_on=("postgres", "s3"),
     config_secrets=("s3_secret_key", "pg_password"),  # in hive-site.xml

@@ -15,7 +15,7 @@ from lakelab import tls
 from lakelab.install import extract, maven_artifacts
 from lakelab.resources import Resources
 from lakelab.settings import Settings, versions
-from services.base import NotReady, Service, project_file, render, write_private
+from services.base import NotReady, Service, class_data_sharing, project_file, render, write_private
 from services.trino.client import query, quote_literal
 
 HERE = Path(__file__).parent
@@ -103,8 +103,10 @@ def password_hash(password: str) -> str:
 def _command(settings: Settings) -> list[str]:
     etc = _etc(settings)
     jvm = [line.strip() for line in (HERE / "jvm.config").read_text().splitlines() if line.strip()]
+    classpath = f"{server_dir(settings) / 'lib'}/*"
     return [
         java(), f"-Xmx{settings.trino_heap}", *jvm,
+        *class_data_sharing(settings, "trino", java(), classpath, "io.trino.server.TrinoServer"),
         f"-Dconfig={etc / 'config.properties'}",
         f"-Dpassword-authenticator.config-files={etc / 'password-authenticator.properties'}",
         f"-Daccess-control.config-files={etc / 'access-control.properties'}",
@@ -114,8 +116,7 @@ def _command(settings: Settings) -> list[str]:
         f"-Dnode.bind-ip={settings.bind_host}", f"-Dnode.internal-address={internal_address(settings)}",
         f"-Dcatalog.config-dir={etc / 'catalog'}",
         f"-Dplugin.dir={server_dir(settings) / 'plugin'}",
-        "-cp", f"{server_dir(settings) / 'lib'}/*",
-        "io.trino.server.TrinoServer",
+        "-cp", classpath, "io.trino.server.TrinoServer",
     ]
 
 
