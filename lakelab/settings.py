@@ -213,10 +213,10 @@ class Settings(BaseSettings):
         return self.state_dir / "data" / "postgres"
 
     def make_state_dir(self) -> Path:
-        """The state folder, the owner's only. Made before anything writes into it: a service's
-        `mkdir(parents=True)` of a data folder would otherwise create it with the umask's 0755."""
+        """The state folder, made the owner's only (0700) before anything writes into it: a
+        service's `mkdir(parents=True)` of a data folder would make it with the umask's 0755. One
+        that exists keeps its mode: the image makes its own 0755 for the `postgres` user below it."""
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.state_dir.chmod(0o700)
         return self.state_dir
 
     def _state_id(self) -> str:

@@ -9,8 +9,8 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from functools import cache
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from string import Template
 

@@ -11,8 +11,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable
-from contextlib import suppress
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 

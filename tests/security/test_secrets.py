@@ -197,21 +197,6 @@ def test_secret_files_are_created_private(tmp_path):
 
 
 @pytest.mark.unit
-def test_the_state_folder_is_private_whoever_made_it_first(tmp_path):
-    """A service's data folder made first with `mkdir(parents=True)` leaves the state folder 0755
-    (seen in CI when SeaweedFS's data folder won the race): every start makes it 0700 again."""
-    settings = Settings(state_dir=tmp_path / "state")
-    settings.data_dir("s3").mkdir(parents=True)
-    settings.state_dir.chmod(0o755)
-    umask = os.umask(0)
-    try:
-        settings.make_state_dir()
-    finally:
-        os.umask(umask)
-    assert stat.S_IMODE(settings.state_dir.stat().st_mode) == 0o700
-
-
-@pytest.mark.unit
 def test_no_code_uses_a_fixed_shared_temporary_folder():
     sources = [p for d in ("labs", "aws", "spark_jobs", "producers", "services", "lakelab", "api")
                for p in (ROOT / d).rglob("*.py")]
