@@ -176,7 +176,6 @@ def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, floa
     service counts as ready for the others once its readiness check passed, its other
     dependencies are ready and its bootstrap ran."""
     refuse_shipped_examples(environment())
-    settings.make_state_dir()
     selected = {s.name for s in _with_dependencies(_selected(names))}
     install(settings, None if names is None else selected)
     services = [s for s in SERVICES + SCALE_OUT if s.name in selected]
