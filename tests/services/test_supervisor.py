@@ -1,12 +1,14 @@
 import os
 import socket
 import stat
+import sys
+import time
 
 import pytest
 
 from lakelab.settings import Settings
 from services.base import Service
-from services.supervisor import StackError, _spawn
+from services.supervisor import StackError, _spawn, _stop, running_pid
 
 pytestmark = pytest.mark.unit
 
@@ -38,3 +40,47 @@ def test_the_state_folder_is_private_though_a_service_makes_its_data_folder_firs
         os.umask(umask)
     assert stat.S_IMODE(settings.state_dir.stat().st_mode) == 0o700
     assert settings.data_dir("demo").is_dir()
+
+
+SLOW_TO_STOP = """
+import signal, sys, time
+name, log = sys.argv[1], sys.argv[2]
+def note(what):
+    with open(log, "a") as f:
+        f.write(f"{name} {what} {time.time()}\\n")
+def on_term(*_):
+    note("term")
+    time.sleep(2)
+    note("exit")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+note("up")
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_down_stops_a_service_after_what_depends_on_it_and_the_others_at_once(tmp_path):
+    settings = Settings(state_dir=tmp_path / "state")
+    log = tmp_path / "events"
+
+    def service(name: str, depends_on: tuple[str, ...] = ()) -> Service:
+        return Service(name=name, summary="", endpoint=lambda s: "", ports=lambda s: [], check=lambda s: None,
+                       command=lambda s: [sys.executable, "-c", SLOW_TO_STOP, name, str(log)], depends_on=depends_on)
+
+    services = [service("database"), service("server", ("database",)), service("other")]
+    for each in services:
+        _spawn(settings, each)
+    deadline = time.monotonic() + 30
+    while (log.read_text().count(" up ") if log.exists() else 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    stopped = _stop(settings, services)
+
+    events = {tuple(line.split()[:2]): float(line.split()[2]) for line in log.read_text().splitlines()}
+    assert sorted(stopped) == ["database", "other", "server"]
+    assert stopped.index("server") < stopped.index("database")
+    assert events["database", "term"] >= events["server", "exit"]   # after what depends on it
+    assert events["other", "term"] < events["server", "exit"]       # not after the others
+    assert events["server", "term"] < events["other", "exit"]
+    assert all(running_pid(settings, s.name) is None for s in services)
