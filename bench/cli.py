@@ -126,8 +126,9 @@ def _unmet_condition(benchmark: Benchmark, settings: Settings) -> str | None:
 def bench(
     names: Annotated[Optional[list[str]], typer.Argument(help=f"benchmarks to run (default: all): {', '.join(ORDER)}",
                                                          show_default=False)] = None,
-    smoke: Annotated[bool, typer.Option("--smoke", help="tiny inputs: checks the command end to end in a minute "
-                                                        "or two, figures mean nothing")] = False,
+    smoke: Annotated[bool, typer.Option("--smoke", help="tiny inputs: checks the command end to end in about "
+                                                        "three minutes (Spark's and Hudi's first commits are most "
+                                                        "of it), figures mean nothing")] = False,
     results: Annotated[Optional[Path], typer.Option(help="folder of the dated report folders "
                                                          "(default bench/results)")] = None,
 ) -> None:
