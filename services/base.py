@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -50,6 +51,9 @@ class Service:
     # the secret settings its prepare step writes into its private (0600) config files; they never
     # reach the process's environment
     config_secrets: tuple[str, ...] = ()
+    # what asks the process to stop cleanly (then SIGKILL after a grace period), natively and as
+    # its container's `stop_signal`
+    stop_signal: signal.Signals = signal.SIGTERM
 
     @property
     def needed_to_start(self) -> tuple[str, ...]:

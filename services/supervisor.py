@@ -239,7 +239,7 @@ def _stop(settings: Settings, services: list[Service]) -> list[str]:
                     gone[dependent.name].wait()
             if service.name in pids:
                 began = time.monotonic()
-                _terminate(pids[service.name])
+                _terminate(pids[service.name], service.stop_signal)
                 stopped.append(service.name)
                 console.print(f"[dim]stopped[/] {service.name} ({time.monotonic() - began:.1f} s)")
             pid_file(settings, service.name).unlink(missing_ok=True)
@@ -251,18 +251,21 @@ def _stop(settings: Settings, services: list[Service]) -> list[str]:
     return stopped
 
 
-def _terminate(pid: int, grace_s: float | None = None) -> None:
-    """SIGTERM the process group we created for the service, then SIGKILL what is left. A JVM
+def _terminate(pid: int, stop_signal: signal.Signals = signal.SIGTERM, grace_s: float | None = None) -> None:
+    """`stop_signal` to the process group we created for the service, then SIGKILL what is left. A JVM
     writing its class archive at exit gets longer (several write theirs at once on a first stop);
     an archive a killed JVM was writing is removed: the next start makes it again."""
     try:
         group = psutil.Process(pid)
         members = [group, *group.children(recursive=True)]
-        archives = [path for member in members for path in archives_being_made(member.cmdline())]
     except psutil.NoSuchProcess:
         return
+    archives = []
+    for member in members:  # a child may be a zombie or just gone (PostgreSQL's backends as clients leave)
+        with suppress(psutil.NoSuchProcess):
+            archives += archives_being_made(member.cmdline())
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, stop_signal)
     except ProcessLookupError:
         return
     if grace_s is None:
@@ -301,14 +304,21 @@ def _rss(pid: int | None) -> int:
         return 0
     try:
         root = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+        members = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return 0
+    total = 0
+    for member in members:  # a child may be gone by now
+        with suppress(psutil.NoSuchProcess):
+            total += member.memory_info().rss
+    return total
 
 
 def reset(settings: Settings) -> None:
     down(settings)
     shutil.rmtree(settings.postgres_data_dir, ignore_errors=True)
+    with suppress(OSError):  # as root the data lives in /var/lib/lakelab/<state id>/: nothing of it stays
+        settings.postgres_data_dir.parent.rmdir()
     shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -115,5 +116,6 @@ SERVICE = Service(
     check=_check,
     bootstrap=_bootstrap,
     run_as_when_root="postgres",
+    stop_signal=signal.SIGINT,  # the fast shutdown; on SIGTERM it waits for every client to leave
     config_secrets=("pg_password",),  # the superuser's, given to initdb in a private file
 )

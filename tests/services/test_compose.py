@@ -68,6 +68,12 @@ def test_each_container_gets_exactly_its_services_secrets_and_no_env_file():
 
 
 @pytest.mark.unit
+def test_each_container_is_stopped_with_the_signal_its_service_is_stopped_with_natively():
+    for name, block in COMPOSE["services"].items():
+        assert block.get("stop_signal", "SIGTERM") == by_name(_runs(block)).stop_signal.name, name
+
+
+@pytest.mark.unit
 def test_healthchecks_read_the_readiness_kept_by_lakelab_run():
     for name, block in COMPOSE["services"].items():
         service = _runs(block)
@@ -75,13 +81,17 @@ def test_healthchecks_read_the_readiness_kept_by_lakelab_run():
 
 
 @pytest.mark.unit
-def test_dependencies_are_the_registrys_and_wait_for_health():
+def test_dependencies_are_the_registrys_and_a_container_waits_for_health_only_where_its_process_must():
     for name, block in COMPOSE["services"].items():
         if "profiles" in block:
             continue
         depends = block.get("depends_on", {})
-        assert sorted(depends) == sorted(by_name(name).depends_on), name
-        assert all(condition == {"condition": "service_healthy"} for condition in depends.values())
+        service = by_name(name)
+        assert sorted(depends) == sorted(service.depends_on), name
+        for dependency, condition in depends.items():
+            # the rest is waited for by `lakelab run`'s bootstrap and readiness, as `lakelab up` does natively
+            wanted = "service_healthy" if dependency in service.needed_to_start else "service_started"
+            assert condition == {"condition": wanted}, f"{name} -> {dependency}"
 
 
 @pytest.mark.unit

@@ -1,6 +1,15 @@
-import pytest
+import secrets
+import socket
+import time
 
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from lakelab.settings import Settings
 from services.postgres.client import get_client as connect
+from services.postgres.service import SERVICE as POSTGRES
+from services.supervisor import _spawn, _stop, log_file, reset, running_pid
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
@@ -22,3 +31,39 @@ def test_write_read_roundtrip(settings, unique):
         rows = conn.execute(f"SELECT id, note, amount::text FROM {table} ORDER BY id").fetchall()
         conn.execute(f"DROP TABLE {table}")
     assert rows == [(1, "first", "9.99"), (2, "second", "0.01")]
+
+
+@pytest.mark.skipif(Settings().mode == "compose", reason="the native supervisor's PostgreSQL; compose mode sends "
+                                                         "the container's stop_signal (test_compose.py)")
+def test_down_stops_postgresql_at_once_and_cleanly_while_clients_are_connected(tmp_path):
+    """On SIGTERM PostgreSQL waits for every client to leave, so `lakelab down postgres` with the
+    metastore connected took its 30 s grace and then killed it (crash recovery at the next start)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(state_dir=tmp_path / "state", pg_port=port, pg_password=SecretStr(secrets.token_urlsafe(16)))
+    try:
+        _spawn(settings, POSTGRES)
+        client = _wait_for_connection(settings)
+        began = time.monotonic()
+        assert _stop(settings, [POSTGRES]) == ["postgres"]
+        seconds = time.monotonic() - began
+        with pytest.raises(psycopg.OperationalError):
+            client.execute("SELECT 1")
+        log = log_file(settings, "postgres").read_text()
+        assert seconds < 10, f"down took {seconds:.1f} s"
+        assert "received fast shutdown request" in log and "database system is shut down" in log, log[-2000:]
+        assert running_pid(settings, "postgres") is None
+    finally:
+        reset(settings)
+    assert not settings.postgres_data_dir.parent.exists() or settings.postgres_data_dir.parent == settings.state_dir / "data"
+
+
+def _wait_for_connection(settings: Settings) -> psycopg.Connection:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return connect(settings, autocommit=True)
+        except psycopg.OperationalError:
+            assert time.monotonic() < deadline, log_file(settings, "postgres").read_text()[-2000:]
+            time.sleep(0.2)

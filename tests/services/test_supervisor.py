@@ -4,6 +4,7 @@ import stat
 import sys
 import time
 
+import psutil
 import pytest
 
 from lakelab.settings import Settings
@@ -72,7 +73,8 @@ def test_down_stops_a_service_after_what_depends_on_it_and_the_others_at_once(tm
     for each in services:
         _spawn(settings, each)
     deadline = time.monotonic() + 30
-    while (log.read_text().count(" up ") if log.exists() else 0) < 3 and time.monotonic() < deadline:
+    while (started := log.read_text().count(" up ") if log.exists() else 0) < 3:
+        assert time.monotonic() < deadline, f"only {started} of the 3 processes started within 30 s"
         time.sleep(0.05)
 
     stopped = _stop(settings, services)
@@ -84,3 +86,22 @@ def test_down_stops_a_service_after_what_depends_on_it_and_the_others_at_once(tm
     assert events["other", "term"] < events["server", "exit"]       # not after the others
     assert events["server", "term"] < events["other", "exit"]
     assert all(running_pid(settings, s.name) is None for s in services)
+
+
+def test_down_stops_a_service_whose_child_just_exited(tmp_path):
+    """A child that has exited but is not reaped yet (a zombie), as PostgreSQL's backends are for
+    a moment when their clients leave: `down` said "stopped" and left the service running, so the
+    next `up` found its port taken."""
+    settings = Settings(state_dir=tmp_path / "state")
+    service = Service(name="parent", summary="", endpoint=lambda s: "", ports=lambda s: [], check=lambda s: None,
+                      command=lambda s: ["sh", "-c", "sleep 0 & exec sleep 60"])  # the shell's child is never reaped
+    pid = _spawn(settings, service)
+    deadline = time.monotonic() + 30
+    while not any(child.status() == psutil.STATUS_ZOMBIE for child in psutil.Process(pid).children()):
+        assert time.monotonic() < deadline, "the child did not become a zombie"
+        time.sleep(0.05)
+
+    assert _stop(settings, [service]) == ["parent"]
+
+    assert running_pid(settings, "parent") is None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
