@@ -52,8 +52,9 @@ class Registry:
             return self._loaded[service]
 
     def start(self) -> None:
-        """Load the providers that resume work of their own when the endpoint starts (deliveries,
-        interrupted queries and crawls) instead of on their first request."""
+        """Load the providers that resume work of their own when the endpoint starts (Firehose's
+        deliveries) instead of on their first request. Athena and Glue load on their first
+        request, and mark then what a stopped endpoint left unfinished."""
         for service in self._specs:
             if self._provider_class(service).resumes_work_at_start:
                 self.provider(service)
