@@ -134,12 +134,12 @@ class MemoryWatch:
 
     def sample(self) -> None:
         services = {name: tree for name in (s.name for s in supervisor.SERVICES)
-                    if (tree := _tree(self._service_pid(name)))}
+                    if (tree := supervisor.process_tree(self._service_pid(name)))}
         service_pids = {p.pid for tree in services.values() for p in tree}
         # the benchmark's own processes, less the services it may have started (bench/startup.py)
-        jobs = [p for p in _tree(os.getpid()) if p.pid not in service_pids]
-        mib = {name: _rss_mib(tree) for name, tree in services.items()}
-        jobs_mib = _rss_mib(jobs)
+        jobs = [p for p in supervisor.process_tree(os.getpid()) if p.pid not in service_pids]
+        mib = {name: _mib(supervisor.rss_bytes(tree)) for name, tree in services.items()}
+        jobs_mib = _mib(supervisor.rss_bytes(jobs))
         m = self.memory
         for name, value in mib.items():
             m.services_mib[name] = max(m.services_mib.get(name, 0.0), value)
@@ -147,24 +147,8 @@ class MemoryWatch:
         m.total_mib = max(m.total_mib, sum(mib.values()) + jobs_mib)
 
 
-def _tree(pid: int | None) -> list[psutil.Process]:
-    if pid is None:
-        return []
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _rss_mib(processes: list[psutil.Process]) -> float:
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return round(total / 2**20, 1)
+def _mib(size: int) -> float:
+    return round(size / 2**20, 1)
 
 
 class Report:

@@ -255,10 +255,8 @@ def _terminate(pid: int, stop_signal: signal.Signals = signal.SIGTERM, grace_s: 
     """`stop_signal` to the process group we created for the service, then SIGKILL what is left. A JVM
     writing its class archive at exit gets longer (several write theirs at once on a first stop);
     an archive a killed JVM was writing is removed: the next start makes it again."""
-    try:
-        group = psutil.Process(pid)
-        members = [group, *group.children(recursive=True)]
-    except psutil.NoSuchProcess:
+    members = process_tree(pid)
+    if not members:
         return
     archives = []
     for member in members:  # a child may be a zombie or just gone (PostgreSQL's backends as clients leave)
@@ -293,24 +291,29 @@ def status(settings: Settings) -> list[ServiceStatus]:
         except Exception as exc:  # noqa: BLE001 - any failure is shown as the health column
             healthy, detail = False, str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
         not_started = service.optional and pid is None and not healthy
-        return ServiceStatus(service.name, service.endpoint(settings), healthy, detail, pid, _rss(pid), not_started)
+        return ServiceStatus(service.name, service.endpoint(settings), healthy, detail, pid,
+                             rss_bytes(process_tree(pid)), not_started)
 
     with ThreadPoolExecutor(len(SERVICES)) as pool:
         return list(pool.map(one, SERVICES))
 
 
-def _rss(pid: int | None) -> int:
+def process_tree(pid: int | None) -> list[psutil.Process]:
+    """The process and its descendants; empty when it is gone."""
     if pid is None:
-        return 0
+        return []
     try:
         root = psutil.Process(pid)
-        members = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def rss_bytes(processes: Iterable[psutil.Process]) -> int:
     total = 0
-    for member in members:  # a child may be gone by now
+    for process in processes:  # one may be gone by now
         with suppress(psutil.NoSuchProcess):
-            total += member.memory_info().rss
+            total += process.memory_info().rss
     return total
 
 

@@ -1,5 +1,4 @@
 import secrets
-import socket
 import time
 
 import psycopg
@@ -9,7 +8,8 @@ from pydantic import SecretStr
 from lakelab.settings import Settings
 from services.postgres.client import get_client as connect
 from services.postgres.service import SERVICE as POSTGRES
-from services.supervisor import _spawn, _stop, log_file, reset, running_pid
+from services.supervisor import _spawn, _stop, _wait_ready, log_file, reset, running_pid
+from tests.api.apikit import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
@@ -38,13 +38,11 @@ def test_write_read_roundtrip(settings, unique):
 def test_down_stops_postgresql_at_once_and_cleanly_while_clients_are_connected(tmp_path):
     """On SIGTERM PostgreSQL waits for every client to leave, so `lakelab down postgres` with the
     metastore connected took its 30 s grace and then killed it (crash recovery at the next start)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings = Settings(state_dir=tmp_path / "state", pg_port=port, pg_password=SecretStr(secrets.token_urlsafe(16)))
+    settings = Settings(state_dir=tmp_path / "state", pg_port=free_port(),
+                        pg_password=SecretStr(secrets.token_urlsafe(16)))
     try:
-        _spawn(settings, POSTGRES)
-        client = _wait_for_connection(settings)
+        _wait_ready(settings, POSTGRES, _spawn(settings, POSTGRES), time.monotonic())
+        client = connect(settings, autocommit=True)
         began = time.monotonic()
         assert _stop(settings, [POSTGRES]) == ["postgres"]
         seconds = time.monotonic() - began
@@ -58,12 +56,3 @@ def test_down_stops_postgresql_at_once_and_cleanly_while_clients_are_connected(t
         reset(settings)
     assert not settings.postgres_data_dir.parent.exists()  # as root /var/lib/lakelab/<state id>/ is gone too
 
-
-def _wait_for_connection(settings: Settings) -> psycopg.Connection:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return connect(settings, autocommit=True)
-        except psycopg.OperationalError:
-            assert time.monotonic() < deadline, log_file(settings, "postgres").read_text()[-2000:]
-            time.sleep(0.2)
