@@ -54,6 +54,9 @@ class Service:
     # what asks the process to stop cleanly (then SIGKILL after a grace period), natively and as
     # its container's `stop_signal`
     stop_signal: signal.Signals = signal.SIGTERM
+    # the process's working directory (default: the checkout), for a server that reads files
+    # relative to it
+    workdir: Callable[[Settings], Path] = field(default=lambda settings: ROOT)
 
     @property
     def needed_to_start(self) -> tuple[str, ...]:

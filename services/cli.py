@@ -19,7 +19,7 @@ from lakelab.console import console, fail
 from lakelab.install import InstallError
 from lakelab.resources import resources
 from lakelab.secrets import SecretsError, refuse_shipped_examples
-from lakelab.settings import ROOT, Settings, environment, get_settings
+from lakelab.settings import Settings, environment, get_settings
 from services import compose, supervisor
 from services.base import Service, write_private
 from services.registry import SERVICES, STARTED_BY_DEFAULT, TOOLS, by_name
@@ -170,7 +170,7 @@ def run(service: str) -> None:
     write_private(health, "not ready: starting\n")
     user = target.run_as_when_root if os.geteuid() == 0 else None
     process = subprocess.Popen(
-        command, cwd=ROOT, env={**settings.child_env(target.secrets), **target.env(settings)},
+        command, cwd=target.workdir(settings), env={**settings.child_env(target.secrets), **target.env(settings)},
         umask=0o077,  # as `lakelab up` starts services: what they write is private
         user=user, group=pwd.getpwnam(user).pw_gid if user else None,
     )

@@ -23,7 +23,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_d
 from lakelab.install import ensure_prerequisites
 from lakelab.resources import resources
 from lakelab.secrets import refuse_shipped_examples
-from lakelab.settings import ROOT, Settings, environment
+from lakelab.settings import Settings, environment
 from services.base import NotReady, Service, archives_being_made
 from services.registry import SCALE_OUT, SERVICES, STARTED_BY_DEFAULT, TOOLS, by_name
 
@@ -116,7 +116,7 @@ def _spawn(settings: Settings, service: Service) -> int:
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=service.workdir(settings),
         env={**settings.child_env(service.secrets), **service.env(settings)},
         start_new_session=True,
         umask=0o077,  # what a service writes (logs, data, temp files) is private to the stack's user

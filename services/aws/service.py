@@ -37,6 +37,8 @@ SERVICE = Service(
     # S3 is passed through, Kinesis and Firehose sit on Kafka, Glue and Athena on Trino (and the
     # metastore behind it), and definitions that outlive the process in PostgreSQL
     depends_on=("s3", "kafka", "postgres", "trino"),
+    # Athena and Glue reach Trino per request: the process starts beside Trino instead of after it
+    start_needs=("s3", "kafka", "postgres"),
     # SigV4 checks need every identity's secret; Athena and Glue run on Trino as the stack's user;
     # the S3 admin key writes Athena's results; definitions live in PostgreSQL
     secrets=("s3_secret_key", "pg_password", "trino_password",

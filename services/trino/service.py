@@ -93,6 +93,8 @@ def _prepare(settings: Settings) -> None:
     shutil.rmtree(catalogs, ignore_errors=True)
     for catalog in project_file("trino", "catalog").glob("*.properties"):
         write_private(catalogs / catalog.name, catalog.read_text())
+    # read by Trino from etc/ under its working directory, as its own launcher runs it
+    write_private(etc / "catalog-store.properties", f"catalog.config-dir={catalogs}\ncatalog.read-only=true\n")
 
 
 def password_hash(password: str) -> str:
@@ -114,7 +116,6 @@ def _command(settings: Settings) -> list[str]:
         "-Dnode.environment=lakelab", f"-Dnode.id={node_id(settings)}",
         f"-Dnode.data-dir={settings.data_dir('trino')}",
         f"-Dnode.bind-ip={settings.bind_host}", f"-Dnode.internal-address={internal_address(settings)}",
-        f"-Dcatalog.config-dir={etc / 'catalog'}",
         f"-Dplugin.dir={server_dir(settings) / 'plugin'}",
         "-cp", classpath, "io.trino.server.TrinoServer",
     ]
@@ -161,4 +162,5 @@ SERVICE = Service(
     ports=lambda s: [s.port_of(s.trino_url), s.trino_internal_port],
     secrets=("s3_secret_key", "trino_shared_secret"),
     config_secrets=("trino_password", "trino_api_password"),  # hashed into its password file
+    workdir=lambda settings: settings.run_dir("trino"),  # where etc/ is
 )

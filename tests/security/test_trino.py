@@ -85,3 +85,17 @@ def test_through_the_api_no_key_reads_the_queries_of_others(stack):
                          headers={"X-API-Key": stack.api_key_list[0]}, timeout=60)
     assert response.status_code == 400 and marker not in response.text
     assert "Access Denied" in response.json()["message"]
+
+
+def test_no_user_creates_or_drops_a_catalog(stack):
+    """Trino's catalogs are managed dynamically (see services/trino/config.properties) only for its
+    scheduler; the catalogs stay the stack's own: no user, not even the stack's own, adds or drops one."""
+    before = query(stack, "SHOW CATALOGS")
+    metastore = stack.metastore_uri.replace("'", "''")
+    for user, password in ((stack.trino_user, stack.trino_password), (stack.trino_api_user, stack.trino_api_password)):
+        for statement in (f"CREATE CATALOG probe_catalog USING hive WITH (\"hive.metastore.uri\" = '{metastore}')",
+                          "DROP CATALOG hudi"):
+            with pytest.raises(TrinoUserError, match="Access Denied|read.only"):
+                _run(stack, statement, user, password.get_secret_value())
+    assert query(stack, "SHOW CATALOGS") == before
+    assert query(stack, "SELECT count(*) FROM hudi.information_schema.schemata")[0][0] > 0

@@ -1,12 +1,17 @@
 """A Parquet table written to S3, registered in the metastore, read through Trino."""
 
 import io
+import subprocess
+import sys
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from services.base import NotReady
 from services.metastore import client as metastore
+from services.registry import by_name
 from services.s3.client import get_client as s3_client
 from services.trino.client import query
 
@@ -37,3 +42,29 @@ def test_parquet_on_s3_registered_and_queried(settings, unique):
         assert rows == [["London", 12.0], ["Paris", 4.0]]
     finally:
         query(settings, f"DROP TABLE {name}")
+
+
+def test_a_scan_runs_the_moment_trino_counts_ready(settings, unique):
+    """Trino's readiness check, which `lakelab up` and the container's healthcheck wait for, means
+    its connectors can run work. With static catalog management, in compose mode, a scan failed with
+    NO_NODES_AVAILABLE for 2-3 s after `SELECT 1` first ran (6 restarts out of 6), and this test
+    failed 1 run in 4."""
+    table = f"hive.default.ready_probe_{unique}"
+    query(settings, f"CREATE TABLE {table} AS SELECT 42 AS x")
+    lakelab = [sys.executable, "-m", "lakelab.cli"]
+    try:
+        subprocess.run([*lakelab, "down", "trino"], check=True, capture_output=True, timeout=120)
+        starting = subprocess.Popen([*lakelab, "up", "trino"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 180
+        while True:  # as tightly as the supervisor polls
+            try:
+                by_name("trino").check(settings)
+                break
+            except NotReady:
+                assert time.monotonic() < deadline and starting.poll() in (None, 0), "Trino never became ready"
+                time.sleep(0.05)
+        assert query(settings, f"SELECT x FROM {table}") == [[42]]
+        assert starting.wait(timeout=180) == 0, starting.stderr.read().decode()[-2000:]
+    finally:
+        subprocess.run([*lakelab, "up", "trino"], capture_output=True, timeout=300)
+        query(settings, f"DROP TABLE IF EXISTS {table}")
