@@ -60,7 +60,7 @@ app = typer.Typer(cls=lazy_commands({entry.name: entry.value for entry in entry_
 def main() -> None:
     """A local-first AWS data lake: S3, Kafka, Spark + Hudi, Hive Metastore, Trino, Debezium."""
     if generated := ensure_env_file():
-        err_console.print(f"generated random credentials in {ENV_FILE} (mode 0600): {', '.join(generated)}")
+        err_console.print(f"generated in {ENV_FILE} (mode 0600): {', '.join(generated)}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 
 from lakelab.resources import resources
-from lakelab.secrets import ENV_FILE, SHIPPED_EXAMPLES
+from lakelab.secrets import ENV_FILE, SHIPPED_EXAMPLES, ensure_env_file
 from lakelab.settings import ROOT, Settings, environment
 from services import compose, supervisor
 from services.api.service import SERVICE as API
@@ -69,6 +69,30 @@ def test_the_env_file_holds_generated_secrets_and_is_private(stack):
                  "LAKELAB_TRINO_API_PASSWORD", "LAKELAB_TRINO_SHARED_SECRET",
                  *(user.secret_key_env for user in resources().users)):
         assert values.get(name) and values[name] not in SHIPPED_EXAMPLES and len(values[name]) >= 24, name
+
+
+@pytest.mark.unit
+def test_a_new_checkout_gets_its_own_compose_project_and_an_older_one_keeps_its_volumes(tmp_path, monkeypatch):
+    """Compose volumes belong to a project, not to a checkout: two checkouts sharing one found
+    each other's PostgreSQL, made with the other's password."""
+    for name in [n for n in os.environ if n.startswith("LAKELAB_")]:
+        monkeypatch.delenv(name)
+    projects = []
+    for checkout in ("one", "two"):
+        env_file = tmp_path / checkout / ".env"
+        env_file.parent.mkdir()
+        ensure_env_file(env_file)
+        project = dotenv_values(env_file)["LAKELAB_COMPOSE_PROJECT"]
+        assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project), project  # a name compose accepts
+        assert Settings(_env_file=env_file).compose_project == project
+        projects.append(project)
+    assert projects[0] != projects[1]
+    older = tmp_path / "older.env"
+    older.write_text("LAKELAB_PG_PASSWORD=made-before-projects-per-checkout\n")
+    ensure_env_file(older)
+    assert "LAKELAB_COMPOSE_PROJECT" not in dotenv_values(older)
+    assert Settings(_env_file=older).compose_project == "lakelab"
+    assert dotenv_values(older)["LAKELAB_PG_PASSWORD"] == "made-before-projects-per-checkout"
 
 
 @pytest.mark.unit
