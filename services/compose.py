@@ -28,6 +28,7 @@ from rich.console import Console
 
 from lakelab import tls
 from lakelab.settings import ROOT, Settings
+from services import supervisor
 from services.base import venv_bin
 from services.registry import SCALE_OUT, STARTED_BY_DEFAULT
 from services.s3 import security as seaweedfs
@@ -322,9 +323,11 @@ def down(settings: Settings, names: Iterable[str] | None = None) -> None:
 
 
 def reset(settings: Settings) -> None:
-    """Remove the containers with their volumes, and the host's state (certificates, keys)."""
+    """Remove the containers with their volumes, then what native mode keeps of this checkout (its
+    data, PostgreSQL's folder under /var/lib/lakelab when root, the certificates and keys): the
+    checkout is back to a fresh clone's state, whichever mode ran in it."""
     compose(settings, "--profile", "*", "down", "--volumes", "--remove-orphans")
-    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    supervisor.reset(settings)
 
 
 def exec_in(settings: Settings, service: str, *command: str) -> subprocess.CompletedProcess:

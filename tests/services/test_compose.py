@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from importlib import resources as importlib_resources
 
 import jsonschema
@@ -175,3 +176,29 @@ def test_containers_publish_on_loopback_only_and_none_was_killed_for_memory(stac
             assert 0 < container.memory_bytes < container.memory_limit_bytes
     # since this session began using the containers: an earlier run's kills are not this suite's
     assert compose.oom_kills(stack, since=CONTAINERS_USED_SINCE[0]) == []
+
+
+@pytest.mark.unit
+@compose_only
+def test_reset_in_compose_mode_removes_the_volumes_and_what_native_mode_kept(tmp_path, unique):
+    """A checkout used in both modes: `lakelab reset` in compose mode once left native mode's
+    PostgreSQL folder (under /var/lib/lakelab as root) behind, its marker gone with the state folder."""
+    settings = Settings().model_copy(update={"state_dir": tmp_path / "state",
+                                             "compose_project": f"lakelab-reset-{unique}"})
+    settings.make_state_dir()
+    postgres = settings.postgres_data_dir
+    postgres.mkdir(parents=True)
+    (postgres / "PG_VERSION").write_text("17\n")
+    settings.data_dir("kafka").mkdir(parents=True)
+    volume = f"{settings.compose_project}_postgres-data"  # as compose names and labels its own
+    subprocess.run([compose.docker(), "volume", "create", "--label", "com.docker.compose.volume=postgres-data",
+                    "--label", f"com.docker.compose.project={settings.compose_project}", volume],
+                   check=True, capture_output=True)
+
+    compose.reset(settings)
+
+    listed = subprocess.run([compose.docker(), "volume", "ls", "--quiet"], check=True, capture_output=True, text=True)
+    assert volume not in listed.stdout.split()
+    assert not postgres.exists() and not settings.state_dir.exists()
+    if postgres.parent != settings.state_dir / "data":  # as root: /var/lib/lakelab/<state id>/
+        assert not postgres.parent.exists()
