@@ -162,5 +162,5 @@ SERVICE = Service(
     ports=lambda s: [s.port_of(s.trino_url), s.trino_internal_port],
     secrets=("s3_secret_key", "trino_shared_secret"),
     config_secrets=("trino_password", "trino_api_password"),  # hashed into its password file
-    workdir=lambda settings: settings.run_dir("trino"),  # where etc/ is
+    workdir=lambda settings: _etc(settings).parent,  # Trino reads etc/catalog-store.properties from it
 )
