@@ -108,7 +108,8 @@ def _print_containers(settings: Settings) -> bool:
     table = Table("service", "mode", "endpoint", "health", "container", "memory / limit")
     endpoints = {service.name: service.endpoint(settings) for service in SERVICES}
     for c in containers:
-        health = ("[green]healthy[/]" if c.healthy else f"[red]{c.state} {c.health}[/]".replace(" [/]", "[/]")) + (
+        state = f"{c.state} (exit {c.exit_code})" if c.state == "exited" else c.state
+        health = ("[green]healthy[/]" if c.healthy else f"[red]{state} {c.health}[/]".replace(" [/]", "[/]")) + (
             " [red]OOM-killed[/]" if c.oom_killed else "")
         memory = f"{c.memory_bytes / 2**20:.0f} / {c.memory_limit_bytes / 2**20:.0f} MiB" if c.state == "running" else "-"
         table.add_row(c.service, "compose", endpoints.get(c.service, "-"), health, c.container, memory)

@@ -57,6 +57,7 @@ class ContainerStatus:
     memory_bytes: int
     memory_limit_bytes: int
     oom_killed: bool
+    exit_code: int = 0  # of an exited container: 137 when it was killed (SIGKILL), by the kernel or not
 
     @property
     def healthy(self) -> bool:
@@ -376,7 +377,8 @@ def status_of(settings: Settings) -> list[ContainerStatus]:
             service=container["Service"], container=container["Name"], state=container.get("State", ""),
             health=container.get("Health", "") or "", memory_bytes=memory.get(container["ID"][:12], 0),
             memory_limit_bytes=details.get("HostConfig", {}).get("Memory", 0),
-            oom_killed=bool(details.get("State", {}).get("OOMKilled"))))
+            oom_killed=bool(details.get("State", {}).get("OOMKilled")),
+            exit_code=int(container.get("ExitCode") or 0)))
     order = {name: index for index, name in enumerate(s.name for s in STARTED_BY_DEFAULT + SCALE_OUT)}
     return sorted(rows, key=lambda row: (order.get(row.service, len(order)), row.service))
 

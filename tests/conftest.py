@@ -13,6 +13,9 @@ Native mode: the fixture brings the stack up (reusing services that already run,
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -49,6 +52,44 @@ def settings() -> Settings:
 CONTAINERS_USED_SINCE: list[float] = []
 
 
+# When a failing suite ended: each service's health and the end of the unhealthy ones' logs
+FAILED_STACK_REPORTS: list[str] = []
+
+
+def stack_report(settings: Settings) -> str:
+    """`lakelab status`, then the last lines of the log of each service not healthy: a failed run
+    (CI's above all) says which service died and why, once its processes or containers are gone."""
+    cli = [sys.executable, "-m", "lakelab.cli"]
+    wide = {**os.environ, "COLUMNS": "160"}
+    status = subprocess.run([*cli, "status"], capture_output=True, text=True, timeout=120, env=wide, check=False)
+    if settings.mode == "compose":
+        unhealthy = [c.service for c in compose.status_of(settings) if not c.healthy]
+    else:
+        unhealthy = [s.name for s in supervisor.status(settings) if not (s.healthy or s.not_started)]
+    parts = [status.stdout + status.stderr]
+    for name in unhealthy:
+        log = subprocess.run([*cli, "logs", name, "-n", "40"], capture_output=True, text=True, timeout=60, env=wide,
+                             check=False)
+        parts.append(f"--- the last 40 lines of {name}'s log\n{log.stdout}{log.stderr}")
+    return "\n".join(parts)
+
+
+def keep_stack_report(request: pytest.FixtureRequest, settings: Settings) -> None:
+    """Before the stack fixture stops what it started: the report, when a test failed."""
+    if not request.session.testsfailed:
+        return
+    try:
+        FAILED_STACK_REPORTS.append(stack_report(settings))
+    except (OSError, subprocess.SubprocessError, compose.ComposeError) as exc:
+        FAILED_STACK_REPORTS.append(f"no report of the stack: {exc}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for report in FAILED_STACK_REPORTS:
+        terminalreporter.write_sep("=", "the stack as the failing suite left it")
+        terminalreporter.write_line(report)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Compose mode: the suite fails when the kernel killed a container for memory while it ran."""
     if CONTAINERS_USED_SINCE and (killed := compose.oom_kills(get_settings(), CONTAINERS_USED_SINCE[0])):
@@ -59,7 +100,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(settings: Settings):
+def stack(settings: Settings, request: pytest.FixtureRequest):
     if settings.mode == "compose":
         CONTAINERS_USED_SINCE.append(time.time())
         containers = {c.service: c for c in compose.status_of(settings)}
@@ -70,6 +111,7 @@ def stack(settings: Settings):
         try:
             yield settings
         finally:
+            keep_stack_report(request, settings)
             if not containers:  # the fixture made them
                 compose.down(settings)
         return
@@ -80,6 +122,7 @@ def stack(settings: Settings):
         supervisor.up(settings)
         yield settings
     finally:
+        keep_stack_report(request, settings)
         supervisor.down(settings, started_here)
 
 

@@ -105,7 +105,7 @@ SERVICE = Service(
     ports=lambda s: [s.port_of(s.kafka_bootstrap), s.kafka_controller_port],
     install=classpath,
     prepare=_prepare,
-    command=lambda s: java_command(s, "kafka", classpath(s), "512m", ["kafka.Kafka", str(_properties(s))]),
+    command=lambda s: java_command(s, "kafka", classpath(s), "384m", ["kafka.Kafka", str(_properties(s))]),
     check=_check,
     bootstrap=_bootstrap,
 )
