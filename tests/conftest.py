@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -24,6 +23,7 @@ import pytest
 from lakelab.secrets import ensure_env_file
 from lakelab.settings import Settings, get_settings
 from services import compose, supervisor
+from tests.clikit import LAKELAB
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,16 +59,15 @@ FAILED_STACK_REPORTS: list[str] = []
 def stack_report(settings: Settings) -> str:
     """`lakelab status`, then the last lines of the log of each service not healthy: a failed run
     (CI's above all) says which service died and why, once its processes or containers are gone."""
-    cli = [sys.executable, "-m", "lakelab.cli"]
     wide = {**os.environ, "COLUMNS": "160"}
-    status = subprocess.run([*cli, "status"], capture_output=True, text=True, timeout=120, env=wide, check=False)
+    status = subprocess.run([*LAKELAB, "status"], capture_output=True, text=True, timeout=120, env=wide, check=False)
     if settings.mode == "compose":
         unhealthy = [c.service for c in compose.status_of(settings) if not c.healthy]
     else:
         unhealthy = [s.name for s in supervisor.status(settings) if not (s.healthy or s.not_started)]
     parts = [status.stdout + status.stderr]
     for name in unhealthy:
-        log = subprocess.run([*cli, "logs", name, "-n", "40"], capture_output=True, text=True, timeout=60, env=wide,
+        log = subprocess.run([*LAKELAB, "logs", name, "-n", "40"], capture_output=True, text=True, timeout=60, env=wide,
                              check=False)
         parts.append(f"--- the last 40 lines of {name}'s log\n{log.stdout}{log.stderr}")
     return "\n".join(parts)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from bench.cli import ORDER
 from lakelab.settings import ROOT
+from tests.clikit import LAKELAB
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.mark.timeout(2400)
 def test_the_bench_command_writes_the_report(stack, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "lakelab.cli", "bench", "--smoke", "--results", str(tmp_path)],
+    result = subprocess.run([*LAKELAB, "bench", "--smoke", "--results", str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=2300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (folder,) = tmp_path.iterdir()

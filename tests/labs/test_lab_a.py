@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from producers.kdg import Generator, device_pool
 from services.kafka.client import get_client as admin
 from services.trino.client import get_client as connect
 from spark_jobs.lab_a import IotHudiJob, JobConfig, drop_table, session, storage_options
+from tests.clikit import LAKELAB
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
@@ -298,7 +298,7 @@ def test_restart_after_a_crash_loses_and_duplicates_nothing(lab, tmp_path):
     started again on the same checkpoint: every record lands exactly once."""
     metrics = tmp_path / "crash-metrics.jsonl"
     cfg = lab.config
-    command = [sys.executable, "-m", "lakelab.cli", "lab-a", "stream", "--topic", cfg.topic, "--table", cfg.table,
+    command = [*LAKELAB, "lab-a", "stream", "--topic", cfg.topic, "--table", cfg.table,
                "--path", cfg.path, "--dlq-topic", cfg.dead_letter_topic, "--checkpoint", cfg.checkpoint,
                "--trigger", "2", "--max-offsets", "300", "--metrics-file", str(metrics)]
     log = tmp_path / "crash-job.log"

@@ -49,6 +49,7 @@ from services.kafka.client import get_client as admin
 from services.s3 import events as s3events
 from services.s3.client import get_client as s3_client
 from services.trino.client import query
+from tests.clikit import LAKELAB
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ BAD_RECORDS = {  # what the Firehose must file under {error_prefix}{type}/
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "lakelab.cli", *args]
+    return [*LAKELAB, *args]
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 0.5):

@@ -9,7 +9,6 @@ import base64
 import csv
 import json
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -21,6 +20,7 @@ from lakelab.settings import ROOT
 from services.kafka.client import get_client as kafka_admin
 from services.s3.client import get_client as s3_client
 from services.trino.client import query
+from tests.clikit import LAKELAB
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
@@ -35,7 +35,7 @@ BAD_RECORDS = {  # what the CSV delivery must file under {error_prefix}{type}/
 
 
 def lakelab(*args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "lakelab.cli", "lab-c", "stream", *args], cwd=ROOT,
+    done = subprocess.run([*LAKELAB, "lab-c", "stream", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done

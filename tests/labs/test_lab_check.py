@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -33,9 +32,9 @@ from lakelab.settings import ROOT, Settings
 from producers.kdg import Generator, device_pool
 from services.kafka.client import get_client as kafka_admin
 from services.s3.client import get_client as s3_client
+from tests.clikit import LAKELAB
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
-LAKELAB = [sys.executable, "-m", "lakelab.cli"]
 
 
 def lakelab(*args: str, timeout: float = 300, check: bool = True) -> str:

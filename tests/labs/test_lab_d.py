@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from typing import Self
@@ -25,6 +24,7 @@ from services.connect import client as connectors
 from services.kafka.client import get_client as admin
 from services.postgres.client import get_client as pg_connect
 from services.trino.client import get_client as trino_connect
+from tests.clikit import LAKELAB
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
@@ -97,7 +97,7 @@ def events_applied(lab: Pipeline) -> int:
 
 def lakelab(*args: str) -> None:
     """The CLI, as an operator would run it (`lakelab down connect`)."""
-    result = subprocess.run([sys.executable, "-m", "lakelab.cli", *args], capture_output=True, text=True, timeout=600,
+    result = subprocess.run([*LAKELAB, *args], capture_output=True, text=True, timeout=600,
                             check=False)
     assert result.returncode == 0, f"lakelab {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
@@ -143,7 +143,7 @@ def test_connector_registered_from_the_repo_file(lab, settings):
         time.sleep(1)
     assert wanted <= topics  # one topic per table
 
-    cli = subprocess.run([sys.executable, "-m", "lakelab.cli", "lab-d", "connector", "status", lab.connector],
+    cli = subprocess.run([*LAKELAB, "lab-d", "connector", "status", lab.connector],
                          capture_output=True, text=True, timeout=60, check=False)
     assert cli.returncode == 0 and "RUNNING" in cli.stdout, cli.stdout + cli.stderr
 

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from importlib import resources as importlib_resources
 
 import jsonschema
@@ -21,6 +20,7 @@ from lakelab.resources import resources
 from lakelab.settings import ROOT, Settings, versions
 from services import compose
 from services.registry import SCALE_OUT, STARTED_BY_DEFAULT, by_name
+from tests.clikit import LAKELAB
 from tests.conftest import CONTAINERS_USED_SINCE
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -185,16 +185,15 @@ def test_containers_publish_on_loopback_only_and_none_was_killed_for_memory(stac
 def test_a_killed_container_shows_in_status_with_its_exit_code_and_up_brings_it_back(stack):
     """What a failed run needs to say which service died: `lakelab status` fails and names the
     container's state and exit code (137: SIGKILL, as the kernel's OOM killer sends)."""
-    cli = [sys.executable, "-m", "lakelab.cli"]
     wide = {**os.environ, "COLUMNS": "200"}
     subprocess.run([compose.docker(), "kill", f"{stack.compose_project}-nginx-1"], check=True, capture_output=True)
     try:
-        status = subprocess.run([*cli, "status"], capture_output=True, text=True, env=wide, timeout=120, check=False)
+        status = subprocess.run([*LAKELAB, "status"], capture_output=True, text=True, env=wide, timeout=120, check=False)
         assert status.returncode == 1, status.stdout
         row = next(line for line in status.stdout.splitlines() if "│ nginx " in line)
         assert "exited (exit 137)" in row, status.stdout
     finally:
-        subprocess.run([*cli, "up", "nginx"], capture_output=True, timeout=300, check=True)
+        subprocess.run([*LAKELAB, "up", "nginx"], capture_output=True, timeout=300, check=True)
     assert {c.service: c.healthy for c in compose.status_of(stack)}["nginx"]
 
 

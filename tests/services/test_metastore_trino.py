@@ -2,7 +2,6 @@
 
 import io
 import subprocess
-import sys
 import time
 
 import pyarrow as pa
@@ -14,6 +13,7 @@ from services.metastore import client as metastore
 from services.registry import by_name
 from services.s3.client import get_client as s3_client
 from services.trino.client import query
+from tests.clikit import LAKELAB
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
@@ -51,10 +51,9 @@ def test_a_scan_runs_the_moment_trino_counts_ready(settings, unique):
     failed 1 run in 4."""
     table = f"hive.default.ready_probe_{unique}"
     query(settings, f"CREATE TABLE {table} AS SELECT 42 AS x")
-    lakelab = [sys.executable, "-m", "lakelab.cli"]
     try:
-        subprocess.run([*lakelab, "down", "trino"], check=True, capture_output=True, timeout=120)
-        starting = subprocess.Popen([*lakelab, "up", "trino"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run([*LAKELAB, "down", "trino"], check=True, capture_output=True, timeout=120)
+        starting = subprocess.Popen([*LAKELAB, "up", "trino"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 180
         while True:  # as tightly as the supervisor polls
             try:
@@ -66,5 +65,5 @@ def test_a_scan_runs_the_moment_trino_counts_ready(settings, unique):
         assert query(settings, f"SELECT x FROM {table}") == [[42]]
         assert starting.wait(timeout=180) == 0, starting.stderr.read().decode()[-2000:]
     finally:
-        subprocess.run([*lakelab, "up", "trino"], capture_output=True, timeout=300)
+        subprocess.run([*LAKELAB, "up", "trino"], capture_output=True, timeout=300)
         query(settings, f"DROP TABLE IF EXISTS {table}")
