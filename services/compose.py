@@ -57,7 +57,7 @@ class ContainerStatus:
     memory_bytes: int
     memory_limit_bytes: int
     oom_killed: bool
-    exit_code: int = 0  # of an exited container: 137 when it was killed (SIGKILL), by the kernel or not
+    exit_code: int  # of an exited container: 137 when it was killed (SIGKILL), by the kernel or not
 
     @property
     def healthy(self) -> bool:

@@ -186,7 +186,7 @@ def test_a_killed_container_shows_in_status_with_its_exit_code_and_up_brings_it_
     """What a failed run needs to say which service died: `lakelab status` fails and names the
     container's state and exit code (137: SIGKILL, as the kernel's OOM killer sends)."""
     wide = {**os.environ, "COLUMNS": "200"}
-    subprocess.run([compose.docker(), "kill", f"{stack.compose_project}-nginx-1"], check=True, capture_output=True)
+    compose.compose(stack, "kill", "nginx", capture=True)  # SIGKILL, `docker compose kill`'s default
     try:
         status = subprocess.run([*LAKELAB, "status"], capture_output=True, text=True, env=wide, timeout=120, check=False)
         assert status.returncode == 1, status.stdout
