@@ -130,6 +130,13 @@ def _java_major(java: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+# The stack's JVMs compile with C1 only, as Trino's jvm.config has it: at start C2's compiling was
+# about half of each one's CPU (Kafka 5.4 -> 2.9 CPU-s at ready, Connect 3.9 -> 2.5, the metastore
+# 5.1 -> 2.9), taken on 2 cores from Trino's start; at the labs' rates C1's code is enough (Kafka
+# used less CPU per record over 1.2 million records; a metastore call is 0.2 ms slower: docs/bench.md).
+C1_ONLY = "-XX:TieredStopAtLevel=1"
+
+
 def class_data_sharing(settings: Settings, name: str, java: str, classpath: str, main: str) -> list[str]:
     """JVM flags that load a service's classes from an archive of them (AppCDS; an AOT cache on
     Java 25) instead of parsing and verifying them again at every start: most of a JVM's start-up

@@ -18,7 +18,7 @@ from thrift.transport.TTransport import TTransportException
 
 from lakelab.install import InstallError, extract, maven_artifacts, maven_classpath
 from lakelab.settings import Settings, versions
-from services.base import NotReady, Service, class_data_sharing, java17, render
+from services.base import C1_ONLY, NotReady, Service, class_data_sharing, java17, render
 from services.metastore.client import get_client
 from services.postgres import client as postgres
 
@@ -83,7 +83,7 @@ def _java(settings: Settings, name: str, main: str, *args: str) -> list[str]:
                  *map(str, _hadoop_jars(settings))]
     java, joined = java17(), ":".join(classpath)
     return [
-        java, "-Xms256m", "-Xmx512m", *class_data_sharing(settings, name, java, joined, main),
+        java, "-Xms256m", "-Xmx512m", C1_ONLY, *class_data_sharing(settings, name, java, joined, main),
         f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}", "-cp", joined, main, *args,
     ]
 
