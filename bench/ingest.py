@@ -12,7 +12,8 @@ on the same records, in one SparkSession; the two take turns so that both see th
   each side's own topic; a poller asks Trino (hudi catalog) every second for the table's newest
   event time. A record's freshness is the start of the first poll that returns a watermark at or
   past its event time, minus that event time. Goal: our p95 within 1.2x of Hudi's; absolute goal
-  p95 under 10 s at 5,000 records/s.
+  p95 under 10 s at 5,000 records/s sustained (the top level offers 5,500/s; the rate reached is
+  the records in the topic over the generator's own sending time, its process's start left out).
 
 Uses its own topics, tables and checkpoints, removed at the end.
 """
@@ -20,6 +21,7 @@ Uses its own topics, tables and checkpoints, removed at the end.
 from __future__ import annotations
 
 import bisect
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +53,7 @@ from spark_jobs.lab_a import LAB, IotHudiJob, JobConfig, drop_table, hudi_option
 PARTITIONS = 3
 DEVICES = 2000
 CATCH_UP_LIMIT_S = 90.0  # after a live level's generator ends
+SENT = re.compile(r"sent\s+\d+\s+records\s+in\s+(?P<seconds>[0-9.]+)\s+s")  # the generator's last line
 SIDES = ("ours", "hudi")
 LABELS = {"ours": "our dynamic-schema job", "hudi": "Hudi's streaming sink, fixed schema"}
 # iot_4 (producers/templates/iot_4.json) as the standard job declares it
@@ -73,7 +76,8 @@ class Plan:
         return self.drain_records // 2 + 100
 
 
-FULL = Plan(rates=(2000.0, 5000.0), level_seconds=25.0, drain_records=40_000, rounds=2, trigger_seconds=5.0)
+# the top rate above 5,000/s, so that the goal of 5,000/s sustained is met or missed outright, not by rounding
+FULL = Plan(rates=(2000.0, 5500.0), level_seconds=25.0, drain_records=40_000, rounds=2, trigger_seconds=5.0)
 SMOKE = Plan(rates=(50.0,), level_seconds=3.0, drain_records=300, rounds=1, trigger_seconds=2.0)
 
 
@@ -133,8 +137,9 @@ def _kafka_source(spark, settings: Settings, topic: str, max_offsets: int | None
 
 
 def _generate(settings: Settings, topic: str, rate: float, seconds: float | None, count: int | None,
-              seed: int) -> None:
-    """The bench's generator (Lab A's KDG stand-in) as a process of its own; returns when it is done."""
+              seed: int) -> float:
+    """The bench's generator (Lab A's KDG stand-in) as a process of its own; returns when it is
+    done, with the seconds it spent sending (its own figure: the process's start is not sending)."""
     command = [sys.executable, "-m", "lakelab.cli", "lab-a", "generate", "--profile", "iot_4", "--topic", topic,
                "--rate", str(rate), "--batch", str(500 if not rate else max(1, min(500, int(rate / 10)))),
                "--devices", str(DEVICES),
@@ -143,6 +148,10 @@ def _generate(settings: Settings, topic: str, rate: float, seconds: float | None
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"the generator failed: {result.stderr[-500:]}")
+    summary = SENT.search(result.stderr)
+    if summary is None:
+        raise RuntimeError(f"the generator did not say how long it sent: {result.stderr[-500:]}")
+    return float(summary["seconds"])
 
 
 def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
@@ -348,9 +357,7 @@ def _live_level(settings: Settings, side: Side, rate: float, seconds: float, see
     watermarks = Watermarks(settings, side.trino_table)
     watermarks.thread.start()
     try:
-        began = time.monotonic()
-        _generate(settings, side.topic, rate, seconds, None, seed)
-        level.seconds = time.monotonic() - began
+        level.seconds = _generate(settings, side.topic, rate, seconds, None, seed)
         level.drained_s = _wait_caught_up(settings, side, timeout_s=CATCH_UP_LIMIT_S)
         time.sleep(2.5)  # the last commit becomes visible to a poll
     finally:
@@ -368,7 +375,7 @@ def _report_level(bench: Bench, ours: Level, hudi: Level, top: bool) -> None:
         caught_up = f"after {level.drained_s:.1f} s" if level.drained_s is not None else \
             f"NOT within {CATCH_UP_LIMIT_S:g} s"
         bench.note(f"{rate}, {LABELS[level.side]}: produced {level.produced:,} "
-                   f"({level.produced / level.seconds:,.0f}/s, generator run {level.seconds:.0f} s), caught up "
+                   f"({level.produced / level.seconds:,.0f}/s over the generator's {level.seconds:.1f} s of sending), caught up "
                    f"{caught_up} past the generator's end; freshness p50 {one_decimal(percentile(level.freshness, 0.5))} s, "
                    f"max {one_decimal(max(level.freshness) if level.freshness else None)} s; {level.unmatched} records never seen")
     p95 = percentile(ours.freshness, 0.95)

@@ -160,7 +160,7 @@ class Generator:
         """Send until `count` records or `duration` seconds (whichever first; neither = forever),
         or until `stop` is set (checked between two sends)."""
         stop = stop or threading.Event()
-        started = time.monotonic()
+        started = self.stats.started = time.monotonic()  # the rate is of the sending, not of the setup
         next_at, next_switch = started, (started + switch_every if switch_every else None)
         while not stop.is_set():
             now = time.monotonic()
