@@ -130,10 +130,11 @@ def _java_major(java: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-# The stack's JVMs compile with C1 only, as Trino's jvm.config has it: at start C2's compiling was
-# about half of each one's CPU (Kafka 5.4 -> 2.9 CPU-s at ready, Connect 3.9 -> 2.5, the metastore
-# 5.1 -> 2.9), taken on 2 cores from Trino's start; at the labs' rates C1's code is enough (Kafka
-# used less CPU per record over 1.2 million records; a metastore call is 0.2 ms slower: docs/bench.md).
+# Kafka, Connect and the metastore compile with C1 only, as Trino's jvm.config has it: at start
+# C2's compiling was about half of each one's CPU (Kafka 5.4 -> 2.9 CPU-s at ready, Connect 3.9 ->
+# 2.5, the metastore 5.1 -> 2.9), taken on 2 cores from Trino's start; at the labs' rates C1's code
+# is enough (Kafka used less CPU per record over 1.2 million records; a metastore call is 0.2 ms
+# slower: docs/bench.md, Startup).
 C1_ONLY = "-XX:TieredStopAtLevel=1"
 
 
