@@ -375,9 +375,11 @@ def _report_level(bench: Bench, ours: Level, hudi: Level, top: bool) -> None:
         caught_up = f"after {level.drained_s:.1f} s" if level.drained_s is not None else \
             f"NOT within {CATCH_UP_LIMIT_S:g} s"
         bench.note(f"{rate}, {LABELS[level.side]}: produced {level.produced:,} "
-                   f"({level.produced / level.seconds:,.0f}/s over the generator's {level.seconds:.1f} s of sending), caught up "
-                   f"{caught_up} past the generator's end; freshness p50 {one_decimal(percentile(level.freshness, 0.5))} s, "
-                   f"max {one_decimal(max(level.freshness) if level.freshness else None)} s; {level.unmatched} records never seen")
+                   f"({level.produced / level.seconds:,.0f}/s over the generator's {level.seconds:.1f} s of sending), "
+                   f"caught up {caught_up} past the generator's end; "
+                   f"freshness p50 {one_decimal(percentile(level.freshness, 0.5))} s, "
+                   f"max {one_decimal(max(level.freshness) if level.freshness else None)} s; "
+                   f"{level.unmatched} records never seen")
     p95 = percentile(ours.freshness, 0.95)
     bench.figure(f"{rate}: p95 freshness", p95, "s", standard=percentile(hudi.freshness, 0.95),
                  standard_name=LABELS["hudi"], at_most=1.2)
