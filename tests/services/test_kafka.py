@@ -1,12 +1,14 @@
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from lakelab.install import InstallError
 from lakelab.resources import load_resources
 from services.kafka.client import get_client as admin
+from services.kafka.service import _prepare
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
-
+@pytest.mark.integration
+@pytest.mark.usefixtures("stack")
 def test_declared_topics_exist_with_their_partitions(settings):
     topics = admin(settings).list_topics(timeout=10).topics
     for topic in load_resources().topics:
@@ -14,6 +16,8 @@ def test_declared_topics_exist_with_their_partitions(settings):
         assert len(topics[topic.name].partitions) == topic.partitions
 
 
+@pytest.mark.integration
+@pytest.mark.usefixtures("stack")
 def test_produce_then_consume_in_order(settings, unique):
     topic = f"test-roundtrip-{unique}"
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
@@ -39,3 +43,15 @@ def test_produce_then_consume_in_order(settings, unique):
     finally:
         consumer.close()
     assert received == sent
+
+
+@pytest.mark.unit  # no stack: the installed Kafka jars
+def test_a_failed_storage_format_says_why(settings, tmp_path):
+    fresh = settings.model_copy(update={"state_dir": tmp_path, "class_archives": False})
+    fresh.data_dir("kafka").parent.mkdir(parents=True)
+    fresh.data_dir("kafka").write_text("a file where Kafka's log folder goes")
+    with pytest.raises(InstallError) as raised:
+        _prepare(fresh)
+    message = str(raised.value)
+    assert "storage format" in message and str(fresh.data_dir("kafka")) in message
+    assert "no available log directories" in message.lower(), message  # Kafka's own words for the cause
