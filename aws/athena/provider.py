@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import sqlglot.errors
 import sqlglot.tokens
 from botocore.exceptions import BotoCoreError, ClientError
 from trino.exceptions import TrinoExternalError, TrinoQueryError, TrinoUserError
@@ -109,8 +110,11 @@ def statement_types(sql: str) -> tuple[str, str]:
 
 def with_parameters(sql: str, parameters: list[str]) -> str:
     """Athena's ExecutionParameters (SQL literals) in place of the query's `?` placeholders."""
-    placeholders = [t for t in sqlglot.tokens.Tokenizer().tokenize(sql)
-                    if t.token_type == sqlglot.tokens.TokenType.PLACEHOLDER]
+    try:
+        tokens = sqlglot.tokens.Tokenizer().tokenize(sql)
+    except sqlglot.errors.TokenError as exc:
+        raise _invalid(f"The query cannot be read to place its parameters: {str(exc).splitlines()[0]}") from None
+    placeholders = [t for t in tokens if t.token_type == sqlglot.tokens.TokenType.PLACEHOLDER]
     if len(placeholders) != len(parameters):
         raise _invalid(f"The query has {len(placeholders)} parameter placeholders but {len(parameters)} "
                        "ExecutionParameters were given.")
@@ -236,7 +240,7 @@ class AthenaProvider(Provider):
                                   substatement_type, jsonb(query_context), output, execution.submitted_at))
         with self._lock:
             self._executions[execution.id] = execution
-        self._pool.submit(self._run, execution, sql, time.monotonic())
+        self._pool.submit(self._run_or_fail, execution, sql, time.monotonic())
         return {"QueryExecutionId": execution.id}
 
     def get_query_execution(self, context: RequestContext, params: dict) -> dict:
@@ -306,6 +310,17 @@ class AthenaProvider(Provider):
         return result
 
     # -- running a query ---------------------------------------------------------------------------
+
+    def _run_or_fail(self, execution: Execution, sql: str, accepted: float) -> None:
+        """`_run`; an execution it could not bring to an end is FAILED with the cause, not left RUNNING."""
+        try:
+            self._run(execution, sql, accepted)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the client polling must see an end
+            log.exception("query %s failed in the endpoint", execution.id)
+            if execution.state not in FINAL_STATES:
+                now = time.monotonic()
+                self._finish(execution, "FAILED", accepted, now, now, now,
+                             reason=f"GENERIC_INTERNAL_ERROR: {type(exc).__name__}: {exc}", error=(1, 200, False))
 
     def _run(self, execution: Execution, sql: str, accepted: float) -> None:
         began = time.monotonic()

@@ -79,6 +79,18 @@ def split(text: str, variables: dict[str, str] | None = None) -> list[Statement]
 
 
 def translate(statement: Statement, schema: str) -> Statement:
+    """`statement` with its Trino text set; TranslationError naming the cause when sqlglot cannot
+    read it (a bad token, Hive DDL it cannot parse, nesting deeper than its parser recurses)."""
+    try:
+        return _translate(statement, schema)
+    except sqlglot.errors.SqlglotError as exc:
+        raise TranslationError(f"cannot parse as Athena SQL: {str(exc).splitlines()[0]}") from exc
+    except RecursionError as exc:
+        raise TranslationError("the statement is nested too deeply to translate; flatten it, "
+                               "e.g. with WITH") from exc
+
+
+def _translate(statement: Statement, schema: str) -> Statement:
     sql = statement.sql
     if match := re.fullmatch(r"MSCK\s+REPAIR\s+TABLE\s+([`\"\w.]+)", sql, flags=re.IGNORECASE):
         table_schema, table = _split_name(match.group(1), schema)

@@ -170,3 +170,24 @@ def test_workgroups_give_the_result_location(settings, athena, place, unique):
         "DatabaseList"]}
     with pytest.raises(athena.exceptions.MetadataException):
         athena.get_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="default", TableName="no_such_table")
+
+
+@pytest.mark.parametrize(("sql", "reason"), [
+    ("SELECT `x FROM t", "FAILED: cannot parse as Athena SQL: Error tokenizing"),
+    ("SELECT `x` FROM (SELECT " + "(" * 400 + "1" + ")" * 400 + " AS x) t",
+     "FAILED: the statement is nested too deeply to translate"),
+    ("CREATE EXTERNAL TABLE t (a " + "struct<a:" * 800 + "int" + ">" * 800 + ") LOCATION 's3://datalake/t/'",
+     "FAILED: the statement is nested too deeply to translate"),
+], ids=["an unclosed backquote", "400 parentheses with a backquote", "800 nested structs"])
+def test_sql_the_translation_cannot_read_fails_with_the_cause(athena, place, sql, reason):
+    """Backquoted SQL and Hive DDL go through sqlglot before Trino: what it cannot read ends FAILED,
+    naming why, as Athena ends a query it cannot parse (these stayed RUNNING for good)."""
+    status = run(athena, sql, f"s3://{BUCKET}/{place}results/")["Status"]
+    assert status["State"] == "FAILED" and status["StateChangeReason"].startswith(reason), status
+    assert (status["AthenaError"]["ErrorCategory"], status["AthenaError"]["Retryable"]) == (2, False)
+
+
+def test_parameters_for_a_query_that_cannot_be_read_are_refused(athena, place):
+    with pytest.raises(athena.exceptions.InvalidRequestException, match="cannot be read to place its parameters"):
+        athena.start_query_execution(QueryString="SELECT ? WHERE 'x' = 'unclosed", ExecutionParameters=["1"],
+                                     ResultConfiguration={"OutputLocation": f"s3://{BUCKET}/{place}results/"})
