@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from sqlglot import exp
+from sqlglot.errors import ParseError
 from trino.exceptions import TrinoUserError
 
 from aws.athena.sql import Statement, translate
@@ -71,6 +72,15 @@ def quoted(name: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _trino_type(column: dict) -> str:
+    """A Glue column's Hive type in Trino's words; InvalidInputException when it is not one."""
+    try:
+        return exp.DataType.build(column["Type"], dialect="hive").sql("trino")
+    except (ParseError, ValueError, RecursionError) as exc:
+        raise AwsError("InvalidInputException", f"Column {column['Name']}: {column['Type']!r} is not a Hive "
+                                                "type.") from exc
 
 
 def hive_type(trino_type: str) -> str:
@@ -264,9 +274,9 @@ class Catalog:
             <= current["Parameters"].items())
         qualified = f"{CATALOG}.{quoted(database)}.{quoted(name)}"
         if same_elsewhere:
-            for column in wanted_columns[len(old_columns):]:
-                kind = exp.DataType.build(column["Type"], dialect="hive").sql("trino")
-                self._query(f"ALTER TABLE {qualified} ADD COLUMN {quoted(column['Name'])} {kind}")
+            added = [(column["Name"], _trino_type(column)) for column in wanted_columns[len(old_columns):]]
+            for column_name, kind in added:  # every type read before the first column is added
+                self._query(f"ALTER TABLE {qualified} ADD COLUMN {quoted(column_name)} {kind}")
             return
         if current["TableType"] != "EXTERNAL_TABLE":
             raise AwsError("InvalidInputException", f"{database}.{name} is a managed table: only new columns can be "

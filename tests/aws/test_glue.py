@@ -105,6 +105,13 @@ def test_a_table_and_its_partitions_as_awswrangler_registers_them(settings, glue
         "Name", "StorageDescriptor", "PartitionKeys", "TableType", "Parameters")})
     columns = glue.get_table(DatabaseName=database, Name="trades")["Table"]["StorageDescriptor"]["Columns"]
     assert columns[-1] == {"Name": "amount", "Type": "double"}
+    table["StorageDescriptor"]["Columns"] += [{"Name": "fee", "Type": "double"},
+                                              {"Name": "venue", "Type": "no such type"}]
+    with pytest.raises(glue.exceptions.InvalidInputException, match="venue: 'no such type' is not a Hive type"):
+        glue.update_table(DatabaseName=database, TableInput={key: table[key] for key in (
+            "Name", "StorageDescriptor", "PartitionKeys", "TableType", "Parameters")})
+    columns = glue.get_table(DatabaseName=database, Name="trades")["Table"]["StorageDescriptor"]["Columns"]
+    assert columns[-1]["Name"] == "amount", "a refused update adds no column, not even the valid one"
     assert [t["Name"] for t in glue.get_tables(DatabaseName=database)["TableList"]] == ["trades"]
 
     glue.delete_table(DatabaseName=database, Name="trades")
