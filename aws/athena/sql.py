@@ -40,6 +40,8 @@ SERDE_FORMATS = {
     "hcatalog.data.jsonserde": "JSON", "jsonserde": "JSON", "opencsvserde": "CSV", "lazysimpleserde": "TEXTFILE",
     "regexserde": "REGEX", "sequencefile": "SEQUENCEFILE", "rcfile": "RCBINARY", "textinputformat": "TEXTFILE",
 }
+# sqlglot underlines the spot of a parse error with them: an AWS error message is plain text
+TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-9;]*m")
 TBLPROPERTIES = {"skip.header.line.count": "skip_header_line_count", "serialization.null.format": "null_format"}
 
 
@@ -118,7 +120,7 @@ def _create_external(sql: str, notes: list[str]) -> str:
     try:
         tree = sqlglot.parse_one(sql, read="hive")
     except sqlglot.errors.ParseError as exc:
-        raise TranslationError(f"cannot parse as Hive DDL: {exc}") from exc
+        raise TranslationError(f"cannot parse as Hive DDL: {TERMINAL_ESCAPES.sub('', str(exc))}") from exc
     assert isinstance(tree, exp.Create)
     schema_node = tree.this
     columns = [c.sql("trino") for c in schema_node.expressions]

@@ -72,6 +72,10 @@ def test_a_table_and_its_partitions_as_awswrangler_registers_them(settings, glue
     with pytest.raises(glue.exceptions.AlreadyExistsException):
         glue.create_table(DatabaseName=database, TableInput={"Name": "trades", "StorageDescriptor": {
             **PARQUET, "Location": location, "Columns": []}})
+    with pytest.raises(glue.exceptions.InvalidInputException, match="cannot parse as Hive DDL: Expecting >") as bad:
+        glue.create_table(DatabaseName=database, TableInput={"Name": "unclosed", "StorageDescriptor": {
+            **PARQUET, "Location": location, "Columns": [{"Name": "a", "Type": "struct<a:int"}]}})
+    assert "\x1b" not in str(bad.value), "plain text, not the parser's terminal underline"
 
     table = glue.get_table(DatabaseName=database, Name="trades")["Table"]
     descriptor = table["StorageDescriptor"]
