@@ -36,7 +36,7 @@ from aws.athena.sql import Statement, TranslationError, translate
 from aws.gateway.errors import AwsError
 from aws.gateway.provider import Provider, RequestContext
 from aws.gateway.store import Store, jsonb
-from aws.glue.catalog import Catalog
+from aws.glue.catalog import Catalog, matching
 from lakelab.settings import Settings
 from services.s3.client import get_client as s3_client
 from services.s3.client import parse_uri
@@ -583,9 +583,10 @@ class AthenaProvider(Provider):
 
     def list_table_metadata(self, context: RequestContext, params: dict) -> dict:
         self._data_catalog(params["CatalogName"])
-        names = self._glue(self.catalog.table_names, params["DatabaseName"])
-        if params.get("Expression"):
-            names = [n for n in names if re.fullmatch(params["Expression"].replace("*", ".*"), n)]
+        try:
+            names = matching(self._glue(self.catalog.table_names, params["DatabaseName"]), params.get("Expression"))
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
         start = self._offset(params)
         size = params.get("MaxResults", 50)
         tables = self.catalog.tables(params["DatabaseName"], names[start:start + size])

@@ -93,6 +93,18 @@ def _epoch(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value), timezone.utc) if value and value.isdigit() else None
 
 
+def matching(names: list[str], expression: str | None) -> list[str]:
+    """The names that Glue's GetTables (and Athena's ListTableMetadata) `Expression` keeps: a regular
+    expression over the whole name, `*` for any characters; ValueError when it is not one."""
+    if not expression:
+        return names
+    try:
+        pattern = re.compile(expression.replace("*", ".*"))
+    except re.error as exc:
+        raise ValueError(f"Expression {expression!r} is not a regular expression: {exc}") from None
+    return [name for name in names if pattern.fullmatch(name)]
+
+
 class Catalog:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -126,7 +138,12 @@ class Catalog:
         if name.lower() in self.database_names():
             raise AwsError("AlreadyExistsException", "Database already exists.")
         where = f" WITH (location = {literal(location)})" if location else ""
-        self._query(f"CREATE SCHEMA {CATALOG}.{quoted(name)}{where}")
+        try:
+            self._query(f"CREATE SCHEMA {CATALOG}.{quoted(name)}{where}")
+        except TrinoUserError as exc:
+            if exc.error_name == "INVALID_SCHEMA_PROPERTY":  # the LocationUri
+                raise AwsError("InvalidInputException", exc.message) from None
+            raise
 
     def delete_database(self, name: str) -> None:
         """Glue's DeleteDatabase: the database and its tables' metadata (their files stay)."""

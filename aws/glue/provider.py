@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import threading
 import uuid
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from datetime import datetime, timezone
 from aws.gateway.errors import AwsError
 from aws.gateway.provider import Provider, RequestContext
 from aws.gateway.store import Store, jsonb
-from aws.glue.catalog import Catalog, not_found
+from aws.glue.catalog import Catalog, matching, not_found
 from aws.glue.crawler import CrawlError, crawl
 from lakelab.settings import Settings
 
@@ -86,10 +85,10 @@ class GlueProvider(Provider):
     # -- tables ------------------------------------------------------------------------------------
 
     def get_tables(self, context: RequestContext, params: dict) -> dict:
-        names = self.catalog.table_names(params["DatabaseName"])
-        if params.get("Expression"):  # Glue's expression: a regular expression over the names
-            pattern = params["Expression"].replace("*", ".*")
-            names = [name for name in names if re.fullmatch(pattern, name)]
+        try:
+            names = matching(self.catalog.table_names(params["DatabaseName"]), params.get("Expression"))
+        except ValueError as exc:
+            raise AwsError("InvalidInputException", str(exc)) from None
         page, token = _page(names, params, 100)
         tables = self.catalog.tables(params["DatabaseName"], page)
         return {"TableList": [self._in_account(context, t) for t in tables], "NextToken": token}

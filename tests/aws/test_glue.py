@@ -158,3 +158,15 @@ def test_a_crawler_registers_the_raw_zone_as_the_trades_lab_does(settings, glue,
         glue.delete_crawler(Name=name)
     with pytest.raises(glue.exceptions.EntityNotFoundException):
         glue.start_crawler(Name=name)
+
+
+def test_an_expression_or_location_glue_cannot_take_is_invalid_input(settings, glue, database, unique):
+    athena = client(settings, "athena")
+    with pytest.raises(glue.exceptions.InvalidInputException, match=r"Expression '\[' is not a regular expression"):
+        glue.get_tables(DatabaseName=database, Expression="[")
+    with pytest.raises(athena.exceptions.InvalidRequestException, match="is not a regular expression"):
+        athena.list_table_metadata(CatalogName="AwsDataCatalog", DatabaseName=database, Expression="[")
+    with pytest.raises(glue.exceptions.InvalidInputException, match="Invalid location URI: not a uri"):
+        glue.create_database(DatabaseInput={"Name": f"{database}_elsewhere", "LocationUri": "not a uri"})
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_database(Name=f"{database}_elsewhere")
