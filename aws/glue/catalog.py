@@ -93,6 +93,10 @@ def _epoch(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value), timezone.utc) if value and value.isdigit() else None
 
 
+# Trino's errors for what a request gave (a LocationUri, a Location, columns), as Glue answers them
+REFUSED_INPUT = {"INVALID_SCHEMA_PROPERTY", "INVALID_TABLE_PROPERTY", "DUPLICATE_COLUMN_NAME", "TYPE_NOT_FOUND"}
+
+
 def matching(names: list[str], expression: str | None) -> list[str]:
     """The names that Glue's GetTables (and Athena's ListTableMetadata) `Expression` keeps: a regular
     expression over the whole name, `*` for any characters; ValueError when it is not one."""
@@ -111,7 +115,12 @@ class Catalog:
         self._pool = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="glue-catalog")
 
     def _query(self, sql: str) -> list[list]:
-        return query(self.settings, sql, CATALOG)
+        try:
+            return query(self.settings, sql, CATALOG)
+        except TrinoUserError as exc:
+            if exc.error_name in REFUSED_INPUT:
+                raise AwsError("InvalidInputException", exc.message) from None
+            raise
 
     # -- databases ---------------------------------------------------------------------------------
 
@@ -138,12 +147,7 @@ class Catalog:
         if name.lower() in self.database_names():
             raise AwsError("AlreadyExistsException", "Database already exists.")
         where = f" WITH (location = {literal(location)})" if location else ""
-        try:
-            self._query(f"CREATE SCHEMA {CATALOG}.{quoted(name)}{where}")
-        except TrinoUserError as exc:
-            if exc.error_name == "INVALID_SCHEMA_PROPERTY":  # the LocationUri
-                raise AwsError("InvalidInputException", exc.message) from None
-            raise
+        self._query(f"CREATE SCHEMA {CATALOG}.{quoted(name)}{where}")
 
     def delete_database(self, name: str) -> None:
         """Glue's DeleteDatabase: the database and its tables' metadata (their files stay)."""

@@ -160,7 +160,7 @@ def test_a_crawler_registers_the_raw_zone_as_the_trades_lab_does(settings, glue,
         glue.start_crawler(Name=name)
 
 
-def test_an_expression_or_location_glue_cannot_take_is_invalid_input(settings, glue, database, unique):
+def test_expressions_locations_and_columns_glue_cannot_take_are_invalid_input(settings, glue, database, unique):
     athena = client(settings, "athena")
     with pytest.raises(glue.exceptions.InvalidInputException, match=r"Expression '\[' is not a regular expression"):
         glue.get_tables(DatabaseName=database, Expression="[")
@@ -170,3 +170,11 @@ def test_an_expression_or_location_glue_cannot_take_is_invalid_input(settings, g
         glue.create_database(DatabaseInput={"Name": f"{database}_elsewhere", "LocationUri": "not a uri"})
     with pytest.raises(glue.exceptions.EntityNotFoundException):
         glue.get_database(Name=f"{database}_elsewhere")
+    descriptor = {**PARQUET, "Location": "nowhere", "Columns": [{"Name": "a", "Type": "int"}]}
+    with pytest.raises(glue.exceptions.InvalidInputException, match="not a valid file system URI: nowhere"):
+        glue.create_table(DatabaseName=database, TableInput={"Name": "t", "StorageDescriptor": descriptor})
+    descriptor = {**PARQUET, "Location": f"s3://{BUCKET}/test-aws/glue-{unique}/t/",
+                  "Columns": [{"Name": "a", "Type": "int"}, {"Name": "a", "Type": "string"}]}
+    with pytest.raises(glue.exceptions.InvalidInputException, match="specified more than once"):
+        glue.create_table(DatabaseName=database, TableInput={"Name": "t", "StorageDescriptor": descriptor})
+    assert glue.get_tables(DatabaseName=database)["TableList"] == []
