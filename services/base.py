@@ -17,6 +17,7 @@ from string import Template
 
 import httpx
 
+from lakelab.install import InstallError
 from lakelab.resources import Resources
 from lakelab.settings import ROOT, Settings
 
@@ -172,6 +173,16 @@ ARCHIVE_OUTPUT_FLAGS = {False: "-XX:ArchiveClassesAtExit=", True: "-XX:AOTCacheO
 def archives_being_made(command: list[str]) -> list[Path]:
     """The class archives a JVM started with `command` writes when it exits."""
     return [Path(arg.split("=", 1)[1]) for arg in command if arg.startswith(tuple(ARCHIVE_OUTPUT_FLAGS.values()))]
+
+
+def run_setup_tool(command: list[str], what: str, **options) -> None:
+    """Run a JVM tool of a service's first start (Kafka's storage format, Hive's schematool);
+    when it fails, InstallError quoting its last messages (its Java stack frames left out)."""
+    result = subprocess.run(command, capture_output=True, text=True, **options)
+    if result.returncode != 0:
+        output = [line for line in (result.stdout + result.stderr).strip().splitlines()
+                  if not line.lstrip().startswith("at ")]
+        raise InstallError(f"{what} failed (exit {result.returncode}):\n  " + "\n  ".join(output[-15:]))
 
 
 def project_file(*parts: str) -> Path:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import base64
-import subprocess
 import uuid
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
-from lakelab.install import InstallError, maven_classpath
+from lakelab.install import maven_classpath
 from lakelab.resources import Resources
 from lakelab.settings import Settings, versions
-from services.base import C1_ONLY, NotReady, Service, class_data_sharing, java17, project_file, render
+from services.base import C1_ONLY, NotReady, Service, class_data_sharing, java17, project_file, render, run_setup_tool
 from services.kafka.client import get_client
 
 HERE = Path(__file__).parent
@@ -72,16 +71,11 @@ def _prepare(settings: Settings) -> None:
     })
     if not (data / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(
+        run_setup_tool(
             java_command(settings, "kafka-storage", classpath(settings), "256m",
                          ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(_properties(settings))]),
-            capture_output=True, text=True, cwd=project_file(),
+            f"Kafka's storage format of {data}", cwd=project_file(),
         )
-        if result.returncode != 0:
-            output = [line for line in (result.stdout + result.stderr).strip().splitlines()
-                      if not line.lstrip().startswith("at ")]  # its messages, not the Java stack frames
-            raise InstallError(f"Kafka's storage format of {data} failed (exit {result.returncode}):\n  "
-                               + "\n  ".join(output[-15:]))
 
 
 def _check(settings: Settings) -> None:

@@ -8,7 +8,6 @@ built-in Hive 2.3 client and Hudi's hive sync use (4.0.1 removed it)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,7 +17,7 @@ from thrift.transport.TTransport import TTransportException
 
 from lakelab.install import InstallError, extract, maven_artifacts, maven_classpath
 from lakelab.settings import Settings, versions
-from services.base import C1_ONLY, NotReady, Service, class_data_sharing, java17, render
+from services.base import C1_ONLY, NotReady, Service, class_data_sharing, java17, render, run_setup_tool
 from services.metastore.client import get_client
 from services.postgres import client as postgres
 
@@ -123,10 +122,7 @@ def _ensure_schema(settings: Settings) -> None:
                         "org.apache.hadoop.hive.metastore.tools.schematool.MetastoreSchemaTool",
                         "-initSchema", "-dbType", "postgres")
         env = {**settings.child_env(), **_env(settings), "METASTORE_HOME": str(_install_home(settings))}
-        result = subprocess.run(command, capture_output=True, text=True, env=env)
-        if result.returncode != 0:
-            output = (result.stdout + result.stderr).strip().splitlines()
-            raise InstallError("Hive schematool -initSchema failed:\n  " + "\n  ".join(output[-15:]))
+        run_setup_tool(command, "Hive schematool -initSchema", env=env)
     elif found != wanted:
         raise InstallError(
             f"PostgreSQL database `{DATABASE}` holds a metastore schema of version "
