@@ -1,12 +1,13 @@
 """Running SQL on Trino for the API.
 
-The trino client blocks, so each piece of Trino work runs in a worker thread while the request
-waits for it, for the query timeout and for the client going away, whichever comes first. On a
-timeout or a disconnect the Trino query is cancelled (`DELETE /v1/query/{id}`), the worker is
-abandoned and closes its connection when the client library returns.
+Trino's protocol is spoken over blocking HTTPS connections (`api/trino_protocol.py`), so each
+piece of Trino work runs in a worker thread while the request waits for it, for the query timeout
+and for the client going away, whichever comes first. On a timeout or a disconnect the Trino query
+is cancelled (`DELETE /v1/query/{id}`), the worker is abandoned and closes its connection when its
+request returns.
 
-Trino connections are kept between requests (`Connections`): each holds an HTTPS session whose
-connection to Trino stays open, so a query pays no TCP and TLS handshake. Opening one per request
+Trino connections are kept between requests (`Connections`): each stays open, so a query pays no
+TCP and TLS handshake. Opening one per request
 was most of the latency the API added over the Trino client (about 25 ms of 49 at p50 on a loaded
 2-core machine, bench/api.py).
 
@@ -33,17 +34,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
-import requests
-import trino
 from starlette.requests import Request
 from trino.exceptions import DatabaseError, HttpError, TrinoQueryError
 
 from api import metrics
 from api.errors import ApiError, Position
 from api.models import Column, QueryPage
+from api.trino_protocol import Statement, TrinoConnection
 from lakelab import tls
 from lakelab.settings import Settings
-from services.trino.client import get_client
 
 log = logging.getLogger("lakelab.api")
 T = TypeVar("T")
@@ -63,19 +62,18 @@ class Connections:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._idle: list[trino.dbapi.Connection] = []
+        self._idle: list[TrinoConnection] = []
         self._lock = threading.Lock()
 
-    def take(self) -> trino.dbapi.Connection:
+    def take(self) -> TrinoConnection:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         s = self.settings
-        return get_client(s, request_timeout=s.api_query_timeout_s + 5, user=s.trino_api_user,
-                          password=s.trino_api_password, source=TRINO_SOURCE, legacy_primitive_types=True,
-                          max_attempts=1)
+        return TrinoConnection(s, s.trino_api_user, s.trino_api_password.get_secret_value(), TRINO_SOURCE,
+                               timeout=s.api_query_timeout_s + 5)
 
-    def give_back(self, conn: trino.dbapi.Connection) -> None:
+    def give_back(self, conn: TrinoConnection) -> None:
         with self._lock:
             if len(self._idle) < self.settings.api_trino_threads:
                 self._idle.append(conn)
@@ -99,14 +97,14 @@ class Execution:
                  max_rows: int, max_page_bytes: int) -> None:
         self.id = secrets.token_urlsafe(18)
         self.connections = connections
-        self.conn: trino.dbapi.Connection | None = None
+        self.conn: TrinoConnection | None = None
         self.sql = sql
         self.statement_type = statement_type
         self.owner = owner
         self.max_rows = max_rows
         self.max_page_bytes = max_page_bytes
         self._key_bytes = 0
-        self.cursor: trino.dbapi.Cursor | None = None
+        self.statement: Statement | None = None
         self.columns: list[Column] = []
         self.rows_sent = 0
         self.page = -1
@@ -124,50 +122,49 @@ class Execution:
 
     @property
     def query_id(self) -> str | None:
-        return self.cursor.query_id if self.cursor is not None else None
+        return self.statement.query_id if self.statement is not None else None
 
     # --- worker side -------------------------------------------------------------------------
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
-            if self.cursor is not None:
+            if self.statement is not None:
                 try:
-                    self.cursor.cancel()
+                    self.statement.cancel()
                 except Exception:  # noqa: BLE001 - best effort, the loop cancels over REST too
                     pass
             raise Stopped()
 
-    def _execute(self, sql: str) -> trino.dbapi.Cursor:
+    def _execute(self, sql: str) -> Statement:
         self._check_stop()
         with self._state:
             if self.conn is None:
                 self.conn = self.connections.take()
-        self.cursor = self.conn.cursor()
-        self.cursor.execute(sql)
+        self.statement = self.conn.execute(sql)
         self._check_stop()
-        return self.cursor
+        return self.statement
 
     def start(self, page_size: int) -> tuple[list[list[Any]], bool, bool]:
-        cursor = self._execute(self.sql)
+        statement = self._execute(self.sql)
         names: dict[str, int] = {}
-        for column in cursor.description or []:
-            seen = names.get(column.name, 0)
-            names[column.name] = seen + 1
-            self.columns.append(Column(name=column.name if not seen else f"{column.name}_{seen + 1}",
-                                       type=str(column.type_code)))
+        for column in statement.columns or []:
+            name = column["name"]
+            seen = names.get(name, 0)
+            names[name] = seen + 1
+            self.columns.append(Column(name=name if not seen else f"{name}_{seen + 1}", type=column["type"]))
         self._key_bytes = sum(len(c.name.encode()) + 4 for c in self.columns)
         return self.read(page_size)
 
     def read(self, page_size: int) -> tuple[list[list[Any]], bool, bool]:
         """Up to `page_size` rows (fewer once they reach `max_page_bytes` as JSON), whether more
         follow, and whether the total row cap cut them."""
-        assert self.cursor is not None
+        assert self.statement is not None
         want = max(0, min(page_size, self.max_rows - self.rows_sent))
         rows, self._pending = self._pending, []
         sizes = [self._json_size(row) for row in rows]
         while len(rows) <= want and sum(sizes) <= self.max_page_bytes:  # one row more than asked, to
             self._check_stop()                                           # know whether more follow
-            row = self.cursor.fetchone()
+            row = self.statement.fetchone()
             if row is None:
                 break
             rows.append(row)
@@ -190,9 +187,9 @@ class Execution:
 
     def fetch_all(self, sql: str, limit: int | None = None) -> list[list[Any]]:
         """Run a (metadata) statement to the end; at most `limit` rows are kept."""
-        cursor = self._execute(sql)
+        statement = self._execute(sql)
         rows: list[list[Any]] = []
-        while (row := cursor.fetchone()) is not None:
+        while (row := statement.fetchone()) is not None:
             self._check_stop()
             if limit is None or len(rows) < limit:
                 rows.append(row)
@@ -252,7 +249,7 @@ def map_error(exc: BaseException) -> ApiError:
         if kind == "INTERNAL_ERROR":
             return ApiError(502, "trino_error", f"Trino failed: {message}", service="trino", **fields)
         return ApiError(400, "bad_sql", message, position=position, **fields)
-    if isinstance(exc, (DatabaseError, HttpError, requests.RequestException, ConnectionError)):
+    if isinstance(exc, (DatabaseError, HttpError, ConnectionError)):
         return ApiError(503, "service_unavailable", f"Trino is unreachable or not ready: {str(exc)[:300]}",
                         service="trino")
     raise exc
