@@ -5,11 +5,18 @@ constraint: ...").
 botocore's ParamValidator checks what SDKs check before sending (required members, types, unknown
 members, minimums); the rest of the model's constraints (maximums, patterns, enums) are checked
 here, since only servers enforce them.
+
+Most requests are valid, and walking both checks over PutRecords' 500 records took about 4 ms of
+the endpoint's time per call. So a request is first checked in one pass by a checker made once
+per shape (`_conforms`), which says only "valid" or "look closer": it refuses whatever either check
+would report, and on "look closer" both run as before and word the errors.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -20,7 +27,7 @@ from aws.gateway.errors import CommonError
 
 
 def validate(shape: Shape | None, params: dict) -> None:
-    if shape is None:
+    if shape is None or _conforms(shape)(params):
         return
     problems: list[str] = []
     report = ParamValidator().validate(params, shape)
@@ -84,3 +91,66 @@ def _compiled(pattern: str) -> re.Pattern | None:
         return re.compile(pattern)
     except re.error:  # a Java-only construct (\p{...}): such patterns are left to the provider
         return None
+
+
+SCALARS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda value: type(value) is str,
+    "integer": lambda value: type(value) is int,
+    "long": lambda value: type(value) is int,
+    "float": lambda value: type(value) in (int, float),
+    "double": lambda value: type(value) in (int, float),
+    "boolean": lambda value: type(value) is bool,
+    "blob": lambda value: type(value) in (bytes, bytearray),
+    "timestamp": lambda value: isinstance(value, datetime),
+}
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
+@cache
+def _conforms(shape: Shape) -> Callable[[Any], bool]:
+    """A check of a value against `shape` that is True only where neither ParamValidator nor
+    `constraint_violations` would report anything (it may be False where they would not: then
+    they run). Members' checkers are looked up when called: shapes can contain themselves."""
+    kind, meta = shape.type_name, shape.metadata
+    if meta.get("document") or meta.get("union") or shape.serialization.get("jsonvalue"):
+        return _never
+    low = meta.get("min", 1 if shape.serialization.get("hostLabel") else None)
+    high = meta.get("max")
+    if kind == "structure":
+        required = tuple(meta.get("required", ()))
+        members: dict[str, Callable[[Any], bool]] = {}
+
+        def structure(value: Any) -> bool:
+            if not members:
+                members.update((name, _conforms(member)) for name, member in shape.members.items())
+            return (type(value) is dict and all(name in value for name in required)
+                    and all(name in members and members[name](item) for name, item in value.items()))
+        return structure
+    if kind in ("list", "map"):
+        container = list if kind == "list" else dict
+
+        def sized(value: Any) -> bool:
+            return type(value) is container and (low is None or len(value) >= low) \
+                and (high is None or len(value) <= high)
+        if kind == "list":
+            member = shape.member
+            return lambda value: sized(value) and all(map(_conforms(member), value))
+        key, item = shape.key, shape.value
+        return lambda value: sized(value) and all(_conforms(key)(k) and _conforms(item)(v) for k, v in value.items())
+    typed = SCALARS.get(kind)
+    if typed is None:
+        return _never
+    if kind in ("string", "blob"):
+        pattern = _compiled(meta["pattern"]) if kind == "string" and "pattern" in meta else None
+        enum = frozenset(shape.enum) if kind == "string" and shape.enum else None
+        if kind == "blob":
+            low = None  # ParamValidator does not check a blob's length against its minimum
+        return lambda value: (typed(value) and (low is None or len(value) >= low)
+                              and (high is None or len(value) <= high) and (enum is None or value in enum)
+                              and (pattern is None or pattern.fullmatch(value) is not None))
+    if kind in ("integer", "long", "float", "double"):
+        return lambda value: typed(value) and (low is None or value >= low) and (high is None or value <= high)
+    return typed

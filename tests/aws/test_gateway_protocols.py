@@ -1,6 +1,8 @@
 """The JSON and query protocols against botocore's own client side: what botocore serializes we
 parse back to the same parameters; what we write botocore parses back to the same result."""
 
+import json
+import random
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
@@ -11,7 +13,9 @@ from botocore.session import get_session
 
 from aws.gateway.errors import AwsError, CommonError
 from aws.gateway.messages import HttpRequest
-from aws.gateway.protocols import JsonProtocol, QueryProtocol
+from aws.gateway.protocols import JsonProtocol, QueryProtocol, _json_reader
+from aws.gateway.registry import PROVIDERS
+from tests.aws.modelkit import random_value
 
 pytestmark = pytest.mark.unit
 
@@ -119,3 +123,48 @@ def test_query_results_and_errors_are_sts_xml():
     assert parsed_by_botocore(STS, "GetCallerIdentity", response) == identity
     status, error = errors_as_botocore_sees_them(STS, QueryProtocol(), CommonError("InvalidSignature", "bad"))
     assert (status, error["Code"], error["Message"], error["Type"]) == (403, "SignatureDoesNotMatch", "bad", "Sender")
+
+
+def _jumbled(value, rng: random.Random):
+    """`value` (a JSON body) with, now and then, a value swapped for one of another JSON type."""
+    if rng.random() < 0.04:
+        return rng.choice([None, "x", "!!", 7, 1.5, True, [], {}, "2026-01-02T03:04:05Z"])
+    if isinstance(value, dict):
+        return {key: _jumbled(item, rng) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jumbled(item, rng) for item in value]
+    return value
+
+
+def test_the_json_fast_reader_reads_what_the_full_walk_reads_or_leaves_it_to_the_walk():
+    """`JsonProtocol.parse` reads a body with readers made per shape and runs the full walk only
+    when they fail (to word the error). Whatever they read must be what the walk reads. Checked on
+    every operation of every service served, with bodies botocore serialized from random requests,
+    some of their values swapped for other JSON types."""
+    rng = random.Random(20261202)
+    read = fell_back = 0
+    for service in PROVIDERS:
+        model = get_session().get_service_model(service)
+        serializer = create_serializer(model.metadata["protocol"])
+        for name in model.operation_names:
+            operation = model.operation_model(name)
+            if operation.input_shape is None or model.metadata["protocol"] != "json":
+                continue
+            for _ in range(40):
+                try:
+                    body = serializer.serialize_to_request(random_value(operation.input_shape, rng), operation)["body"]
+                except Exception:  # noqa: BLE001 - a request botocore itself would not send
+                    continue
+                body = _jumbled(json.loads(body or b"{}"), rng)
+                try:
+                    walked = JsonProtocol()._read(operation.input_shape, body, "")
+                except CommonError:
+                    walked = "refused"
+                try:
+                    fast = _json_reader(operation.input_shape)(body)
+                except Exception:  # noqa: BLE001 - parse falls back to the walk
+                    fell_back += 1
+                    continue
+                read += 1
+                assert fast == walked, (service, name, body)
+    assert read > 1000 and fell_back > 100, (read, fell_back)

@@ -1,10 +1,15 @@
 """Requests checked against the operation's input shape, answered as AWS's front ends answer."""
 
+import random
+
 import pytest
 from botocore.session import get_session
+from botocore.validate import ParamValidator
 
 from aws.gateway.errors import CommonError
-from aws.gateway.validation import validate
+from aws.gateway.registry import PROVIDERS
+from aws.gateway.validation import _conforms, constraint_violations, validate
+from tests.aws.modelkit import random_value
 
 pytestmark = pytest.mark.unit
 
@@ -50,3 +55,26 @@ def test_nested_members_are_named_by_their_path_and_errors_are_counted():
     assert "at 'records.2.member.partitionKey' failed to satisfy constraint: Member must have length less than or " \
            "equal to 256" in message
     assert "Value '-1' at 'records.2.member.explicitHashKey'" in message
+
+
+def test_the_one_pass_check_passes_only_what_both_full_checks_pass():
+    """`validate` skips botocore's ParamValidator and the constraint walk when its one-pass check
+    says a request is valid; that must never let through what they would refuse. Checked on every
+    operation of every service served, with requests made at random (seeded) from the model."""
+    rng = random.Random(20261202)
+    passed = refused = 0
+    for service in PROVIDERS:
+        model = get_session().get_service_model(service)
+        for name in model.operation_names:
+            shape = model.operation_model(name).input_shape
+            if shape is None:
+                continue
+            for _ in range(60):
+                params = random_value(shape, rng)
+                if _conforms(shape)(params):
+                    passed += 1
+                    assert not ParamValidator().validate(params, shape).has_errors(), (service, name, params)
+                    assert constraint_violations(shape, params, "") == [], (service, name, params)
+                else:
+                    refused += 1
+    assert passed > 1000 and refused > 1000, (passed, refused)  # both sides of the check were exercised
