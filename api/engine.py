@@ -7,9 +7,8 @@ is cancelled (`DELETE /v1/query/{id}`), the worker is abandoned and closes its c
 request returns.
 
 Trino connections are kept between requests (`Connections`): each stays open, so a query pays no
-TCP and TLS handshake. Opening one per request
-was most of the latency the API added over the Trino client (about 25 ms of 49 at p50 on a loaded
-2-core machine, bench/api.py).
+TCP and TLS handshake. Opening one per request was most of the latency the API added over the
+Trino client (about 25 ms of 49 at p50 on a loaded 2-core machine, bench/api.py).
 
 Large results are paged: a query whose rows do not fit in one page keeps its Trino cursor open,
 registered under a random id, and the page carries `next_token` = `<id>.<next page>`. A token

@@ -168,20 +168,18 @@ def _json_reader(shape: Shape) -> Callable[[Any], Any]:
                                for name, member in shape.members.items())
             return {name: read(value[wire]) for name, wire, read in members if value.get(wire) is not None}
         return structure
-    if kind == "list":
-        def items(value: Any) -> list:
-            if type(value) is not list:
+    if kind in ("list", "map"):
+        expected = list if kind == "list" else dict
+
+        def container(value: Any) -> list | dict:
+            if type(value) is not expected:
                 raise TypeError
-            read = _json_reader(shape.member)
-            return [None if item is None else read(item) for item in value]
-        return items
-    if kind == "map":
-        def entries(value: Any) -> dict:
-            if type(value) is not dict:
-                raise TypeError
+            if kind == "list":
+                read = _json_reader(shape.member)
+                return [None if item is None else read(item) for item in value]
             read = _json_reader(shape.value)
             return {key: None if item is None else read(item) for key, item in value.items()}
-        return entries
+        return container
     if kind == "blob":
         return lambda value: base64.b64decode(value, validate=True)
     if kind == "timestamp":
