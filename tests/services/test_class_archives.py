@@ -1,11 +1,22 @@
 """JVM class archives (AppCDS on Java 17, an AOT cache on Java 25): written at a JVM's exit, mapped
-by its next start, removed when the JVM had to be killed while writing one."""
+by its next start, removed when the JVM had to be killed while writing one; for JVMs any process
+starts (Spark drivers), each written under its own name and published by a later start."""
+import os
 import subprocess
+import sys
+import time
 
 import psutil
 import pytest
 
-from services.base import archives_being_made, class_data_sharing, java17
+from lakelab.settings import ROOT
+from services.base import (
+    DYNAMIC_ARCHIVE_MAGIC,
+    archives_being_made,
+    class_data_sharing,
+    class_data_sharing_for_any_process,
+    java17,
+)
 from services.kafka.service import classpath as kafka_classpath
 from services.supervisor import _terminate
 from services.trino.service import java as java25
@@ -59,3 +70,68 @@ def test_an_archive_a_killed_jvm_was_writing_is_removed(tmp_path):
     _terminate(process.pid, grace_s=1)
     assert not psutil.pid_exists(process.pid)
     assert not archive.exists()
+
+
+@pytest.mark.unit  # no stack: the installed Kafka jars and Java 17
+def test_jvms_started_at_once_write_their_own_archives_and_a_later_start_publishes_a_finished_one(
+        settings, tmp_path):
+    archives = settings.model_copy(update={"cache_dir": tmp_path, "class_archives": True})
+    jars = kafka_classpath(settings)
+    main = "kafka.tools.StorageTool"
+    folder = tmp_path / "cds"
+
+    def start(*strict: str) -> subprocess.Popen:
+        flags = class_data_sharing_for_any_process(archives, "kafka-storage", java17(), jars, main)
+        return subprocess.Popen([java17(), *flags, *strict, "-cp", jars, main, "random-uuid"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish(process: subprocess.Popen) -> str:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-2000:]
+        return out
+
+    first, second = start(), start()  # both find no archive
+    for process in (first, second):
+        finish(process)
+    parts = sorted(folder.glob("*.part"))
+    assert len(parts) == 2 and not list(folder.glob("*.jsa")), list(folder.iterdir())
+    assert all(part.read_bytes()[:4] == DYNAMIC_ARCHIVE_MAGIC for part in parts)
+    unfinished = parts[0].with_name(parts[0].name.replace(parts[0].name.split(".")[-2], "0badc0de"))
+    unfinished.write_bytes(bytes(4) + parts[0].read_bytes()[4:1_000_000])  # a JVM killed while writing
+    # sharing made mandatory: the next start publishes a finished part and maps it
+    output = finish(start("-Xshare:on", "-Xlog:cds=info"))
+    assert "Mapped dynamic region" in output, output[-2000:]
+    (archive,) = folder.iterdir()  # the other parts, the unfinished one included, are gone
+    assert archive.suffix == ".jsa" and archive.stat().st_size > 1_000_000
+
+
+@pytest.mark.unit  # no stack: local Spark drivers, with a download cache of their own for the archive
+def test_a_spark_driver_writes_its_archive_at_exit_and_the_next_driver_maps_it(settings, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for entry in settings.cache_dir.iterdir():  # the jars where they are; no class archives
+        if entry.name != "cds":
+            (cache / entry.name).symlink_to(entry)
+    script = ("import psutil; from lakelab.settings import get_settings; "
+              "from services.spark.client import get_session; "
+              "spark = get_session(get_settings(), 'archive-test'); "
+              "jvm = psutil.Process(spark.sparkContext._gateway.proc.pid); "
+              "print(jvm.pid, [m.path for m in jvm.memory_maps() if '/cds/spark-driver-' in m.path])")
+
+    def driver() -> tuple[int, str]:
+        result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "LAKELAB_CACHE_DIR": str(cache), "LAKELAB_SPARK_MASTER": "local[1]",
+                                     "LAKELAB_CLASS_ARCHIVES": "true"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        pid, mapped = result.stdout.strip().splitlines()[-1].split(" ", 1)
+        return int(pid), mapped
+
+    pid, mapped = driver()
+    assert mapped == "[]"  # no archive yet: this driver writes one when it exits, after its Python
+    deadline = time.monotonic() + 120
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [p.name.split(".")[-1] for p in (cache / "cds").iterdir()] == ["part"]
+    pid, mapped = driver()
+    (archive,) = (cache / "cds").iterdir()
+    assert archive.suffix == ".jsa" and mapped == f"['{archive}']", mapped
