@@ -6,7 +6,8 @@
 #   what: $LAKELAB_CACHE_DIR/m2 (Maven repo: jars and the Trino/Hive tarballs), the extracted
 #         trino-server-*/ and hive-metastore-*/ releases, and wheels/ (a wheelhouse of
 #         pyproject.toml's dependencies, built here with the project venv's pip: pyspark is an sdist).
-#   skipped: maven/ and connect-plugins/ (they record the host's absolute paths), *.partial.
+#   skipped: maven/ and connect-plugins/ (they record the host's absolute paths), *.partial, and cds/
+#         (the host's class archives: the image runs without, and they change with every run).
 # Idempotent: the image is labelled with a digest of the file list (names and sizes);
 # an unchanged cache is not re-imported.
 set -euo pipefail
@@ -24,7 +25,7 @@ echo "setuptools>=70.1" >> "$req"  # with bdist_wheel built in
 "$PY" -m pip wheel -q --no-index --find-links "$CACHE/wheels" --wheel-dir "$CACHE/wheels" -r "$req" 2>/dev/null \
   || "$PY" -m pip wheel -q --find-links "$CACHE/wheels" --wheel-dir "$CACHE/wheels" -r "$req"
 # Release tarballs already extracted by the installer are not needed again (900 MB less to import).
-EXCLUDES=(--exclude='./maven' --exclude='./connect-plugins' --exclude='*.partial' --exclude='*.partial/*')
+EXCLUDES=(--exclude='./maven' --exclude='./connect-plugins' --exclude='./cds' --exclude='*.partial' --exclude='*.partial/*')
 for dir in "$CACHE"/trino-server-* "$CACHE"/hive-metastore-*; do
   [ -d "$dir/lib" ] || continue
   case "$(basename "$dir")" in
@@ -32,7 +33,7 @@ for dir in "$CACHE"/trino-server-* "$CACHE"/hive-metastore-*; do
     hive-metastore-*) EXCLUDES+=(--exclude="./m2/org/apache/hive/hive-standalone-metastore-server/${dir##*-}/*.tar.gz") ;;
   esac
 done
-LIST=$(cd "$CACHE" && find . \( -path ./maven -o -path ./connect-plugins -o -name '*.partial' \) -prune -o -printf '%p %s\n' | sort | sha256sum | cut -c1-16)
+LIST=$(cd "$CACHE" && find . \( -path ./maven -o -path ./connect-plugins -o -path ./cds -o -name '*.partial' \) -prune -o -printf '%p %s\n' | sort | sha256sum | cut -c1-16)
 LIST="$LIST-$(printf '%s\n' "${EXCLUDES[@]}" | sha256sum | cut -c1-8)"
 if have=$($DOCKER image inspect -f '{{index .Config.Labels "lakelab.cache-digest"}}' "$TAG" 2>/dev/null) && [ "$have" = "$LIST" ]; then
   echo "cache seed $TAG is current ($LIST)"; exit 0

@@ -176,7 +176,9 @@ def class_data_sharing_for_any_process(settings: Settings, name: str, java: str,
     if not settings.class_archives:
         return []
     archive = _archive_path(settings, name, java, classpath, main, "jsa")
-    if not archive.exists():
+    if archive.exists():
+        _remove_parts(archive)  # written by drivers that started before it was published
+    else:
         _publish_finished_archive(archive)
     # the JVM's notes on classes it cannot archive (signed jars...) would end up in the job's output
     quiet = "-Xlog:cds*=off"
@@ -188,7 +190,7 @@ def class_data_sharing_for_any_process(settings: Settings, name: str, java: str,
 
 def _publish_finished_archive(archive: Path) -> None:
     """Rename a finished `<archive>.<token>.part` to `archive`, then remove the other parts: copies
-    of it, or unfinished ones whose JVM was killed (one still being written keeps its data, unlinked)."""
+    of it, or unfinished ones whose JVM was killed."""
     parts = sorted(archive.parent.glob(f"{archive.name}.*.part"))
     for part in parts:
         with suppress(OSError), part.open("rb") as file:
@@ -197,7 +199,12 @@ def _publish_finished_archive(archive: Path) -> None:
                 break
     else:
         return
-    for part in parts:
+    _remove_parts(archive)
+
+
+def _remove_parts(archive: Path) -> None:
+    """Every `<archive>.<token>.part`; one still being written keeps its data, unlinked, until its JVM exits."""
+    for part in archive.parent.glob(f"{archive.name}.*.part"):
         part.unlink(missing_ok=True)
 
 

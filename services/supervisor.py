@@ -268,7 +268,7 @@ def _terminate(pid: int, stop_signal: signal.Signals = signal.SIGTERM, grace_s: 
         return
     if grace_s is None:
         grace_s = ARCHIVE_GRACE_S if archives else GRACE_S
-    _, alive = psutil.wait_procs(members, timeout=grace_s)
+    alive = _wait_gone(members, grace_s)
     if not alive:
         return
     with suppress(ProcessLookupError):
@@ -276,10 +276,32 @@ def _terminate(pid: int, stop_signal: signal.Signals = signal.SIGTERM, grace_s: 
     for process in alive:
         with suppress(psutil.NoSuchProcess):
             process.kill()
-    psutil.wait_procs(alive, timeout=5)
+    _wait_gone(alive, 5)
     for archive in archives:
         for path in (archive, archive.with_name(f"{archive.name}.config")):
             path.unlink(missing_ok=True)
+
+
+def _wait_gone(processes: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Waits until the processes have exited; returns those still running. An exited process its
+    parent has not reaped yet (a zombie) is gone: psutil's `wait_procs` waits for a zombie whose
+    parent is another process until the timeout, so `lakelab down kafka`, run while the process
+    that started Kafka (a test session) lives on, waited the whole grace period after Kafka had exited."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for process in processes:
+            with suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+                if not process.is_running():  # gone, its PID maybe taken by another process since
+                    continue
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process)
+                elif process.ppid() == os.getpid():
+                    process.wait(0)  # our own child: reaped here, as wait_procs did
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        processes = alive
+        time.sleep(0.05)
 
 
 def status(settings: Settings) -> list[ServiceStatus]:

@@ -80,9 +80,11 @@ def test_jvms_started_at_once_write_their_own_archives_and_a_later_start_publish
     main = "kafka.tools.StorageTool"
     folder = tmp_path / "cds"
 
-    def start(*strict: str) -> subprocess.Popen:
-        flags = class_data_sharing_for_any_process(archives, "kafka-storage", java17(), jars, main)
-        return subprocess.Popen([java17(), *flags, *strict, "-cp", jars, main, "random-uuid"],
+    def flags() -> list[str]:
+        return class_data_sharing_for_any_process(archives, "kafka-storage", java17(), jars, main)
+
+    def start(*strict: str, chosen: list[str] | None = None) -> subprocess.Popen:
+        return subprocess.Popen([java17(), *(chosen or flags()), *strict, "-cp", jars, main, "random-uuid"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def finish(process: subprocess.Popen) -> str:
@@ -90,6 +92,7 @@ def test_jvms_started_at_once_write_their_own_archives_and_a_later_start_publish
         assert process.returncode == 0, err[-2000:]
         return out
 
+    late = flags()  # a JVM that starts before any archive is published (run later)
     first, second = start(), start()  # both find no archive
     for process in (first, second):
         finish(process)
@@ -103,6 +106,11 @@ def test_jvms_started_at_once_write_their_own_archives_and_a_later_start_publish
     assert "Mapped dynamic region" in output, output[-2000:]
     (archive,) = folder.iterdir()  # the other parts, the unfinished one included, are gone
     assert archive.suffix == ".jsa" and archive.stat().st_size > 1_000_000
+    finish(start(chosen=late))  # it writes its own part at its exit, beside the archive
+    assert len(list(folder.glob("*.part"))) == 1
+    output = finish(start("-Xshare:on", "-Xlog:cds=info"))  # the next start maps the archive, removes the part
+    assert "Mapped dynamic region" in output, output[-2000:]
+    assert list(folder.iterdir()) == [archive]
 
 
 @pytest.mark.unit  # no stack: local Spark drivers, with a download cache of their own for the archive

@@ -1,15 +1,16 @@
 import os
 import socket
 import stat
+import subprocess
 import sys
 import time
 
 import psutil
 import pytest
 
-from lakelab.settings import Settings
+from lakelab.settings import ROOT, Settings
 from services.base import Service
-from services.supervisor import StackError, _spawn, _stop, running_pid
+from services.supervisor import GRACE_S, StackError, _spawn, _stop, running_pid
 
 pytestmark = pytest.mark.unit
 
@@ -105,3 +106,35 @@ def test_down_stops_a_service_whose_child_just_exited(tmp_path):
 
     assert running_pid(settings, "parent") is None
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_down_returns_once_a_service_started_by_another_process_has_exited(tmp_path):
+    """`lakelab down kafka` while the process that started Kafka lives on (a test session, a
+    notebook): Kafka exits at once, but its parent does not reap it, and `down` waited the whole
+    grace period (30 s; 120 s while a JVM writes its class archive) for that zombie."""
+    starter = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+from lakelab.settings import Settings
+from services.base import Service
+from services.supervisor import _spawn
+settings = Settings(state_dir={str(tmp_path / "state")!r})
+service = Service(name="exits", summary="", endpoint=lambda s: "", ports=lambda s: [], check=lambda s: None,
+                  command=lambda s: ["sleep", "600"])
+print(_spawn(settings, service), flush=True)
+time.sleep(600)  # alive, and never reaps its child
+"""], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        pid = int(starter.stdout.readline())
+        settings = Settings(state_dir=tmp_path / "state")
+        service = Service(name="exits", summary="", endpoint=lambda s: "", ports=lambda s: [], check=lambda s: None,
+                          command=lambda s: [])
+        began = time.monotonic()
+        assert _stop(settings, [service]) == ["exits"]
+        seconds = time.monotonic() - began
+
+        assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # exited; its parent has not reaped it
+        assert seconds < GRACE_S / 3, f"down took {seconds:.1f} s for a service that exited on SIGTERM"
+        assert running_pid(settings, "exits") is None
+    finally:
+        starter.kill()
+        starter.wait()
