@@ -20,6 +20,7 @@ first query that returned it minus its commit time. Absolute goal: p95 under 15 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -266,6 +267,7 @@ def run(bench: Bench) -> None:
         pipeline.cleanup()
         if spark is not None:
             spark.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _alternate(bench: Bench, settings: Settings, pipeline: Pipeline, plan: Plan, configs, starts, queries, topics):

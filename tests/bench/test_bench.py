@@ -22,10 +22,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.mark.timeout(2400)
 def test_the_bench_command_writes_the_report(stack, tmp_path):
-    result = subprocess.run([*LAKELAB, "bench", "--smoke", "--results", str(tmp_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=2300)
+    scratch = tmp_path / "tmp"  # the benchmarks' working folders (checkpoints...): removed at the end
+    scratch.mkdir()
+    results = tmp_path / "results"
+    result = subprocess.run([*LAKELAB, "bench", "--smoke", "--results", str(results)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=2300, env={**os.environ, "TMPDIR": str(scratch)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (folder,) = tmp_path.iterdir()
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("lakelab-")] == []
+    (folder,) = results.iterdir()
     report = json.loads((folder / "report.json").read_text())
     sections = report["sections"]
     assert list(sections) == ORDER
