@@ -113,7 +113,7 @@ def test_down_returns_once_a_service_started_by_another_process_has_exited(tmp_p
     notebook): Kafka exits at once, but its parent does not reap it, and `down` waited the whole
     grace period (30 s; 120 s while a JVM writes its class archive) for that zombie."""
     starter = subprocess.Popen([sys.executable, "-c", f"""
-import sys, time
+import time
 from lakelab.settings import Settings
 from services.base import Service
 from services.supervisor import _spawn
