@@ -236,6 +236,11 @@ class Settings(BaseSettings):
     def data_dir(self, service: str) -> Path:
         return self.state_dir / "data" / service
 
+    def temp_dir(self, owner: str) -> Path:
+        """Temporary files of one process kind (its JVM's `java.io.tmpdir`): kept with the stack's
+        state, so `lakelab reset` removes what a killed process left, instead of the machine's /tmp."""
+        return self.state_dir / "tmp" / owner
+
     def run_dir(self, service: str) -> Path:
         """Rendered configuration of one service."""
         return self.state_dir / "run" / service

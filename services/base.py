@@ -69,6 +69,10 @@ class Service:
         """The ports the service listens on."""
         return self.ports(settings) if self.ports else [settings.port_of(self.endpoint(settings))]
 
+    def remove_temp_files(self, settings: Settings) -> None:
+        """Empty its temporary folder (`java_temp_dir`) before it starts: what a killed run left."""
+        shutil.rmtree(settings.temp_dir(self.name), ignore_errors=True)
+
     def container_secrets(self) -> list[str]:
         """The environment names of the secrets its container gets in compose mode: those its
         process reads and those its prepare step writes into its config files."""
@@ -131,6 +135,16 @@ def _java_version(java: str) -> str:
 def _java_major(java: str) -> int:
     match = re.search(r'version "(\d+)', _java_version(java))
     return int(match.group(1)) if match else 0
+
+
+def java_temp_dir(settings: Settings, name: str) -> str:
+    """The flag that gives a JVM of the stack a temporary folder under the state folder: what it
+    writes there (the native libraries of Kafka's compression codecs) a killed JVM leaves behind,
+    which /tmp would keep and `lakelab reset` now removes."""
+    settings.make_state_dir()
+    folder = settings.temp_dir(name)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return f"-Djava.io.tmpdir={folder}"
 
 
 # Kafka, Connect and the metastore compile with C1 only, as Trino's jvm.config has it: at start

@@ -162,6 +162,7 @@ def run(service: str) -> None:
     try:
         refuse_shipped_examples(environment(), target.container_secrets())
         target.prepare(settings)
+        target.remove_temp_files(settings)
     except (SecretsError, InstallError, RuntimeError) as exc:
         fail(f"{target.name}: {exc}")
     command = target.command(settings)

@@ -107,6 +107,7 @@ def _spawn(settings: Settings, service: Service) -> int:
     for folder in (settings.logs_dir, settings.pids_dir):
         folder.mkdir(exist_ok=True, mode=0o700)
     service.prepare(settings)
+    service.remove_temp_files(settings)
     log = os.fdopen(os.open(log_file(settings, service.name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     log.write(f"\n==== lakelab starting {service.name} at {time.ctime()}\n".encode())
     log.flush()

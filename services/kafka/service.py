@@ -12,7 +12,17 @@ from confluent_kafka.admin import NewTopic
 from lakelab.install import maven_classpath
 from lakelab.resources import Resources
 from lakelab.settings import Settings, versions
-from services.base import C1_ONLY, NotReady, Service, class_data_sharing, java17, project_file, render, run_setup_tool
+from services.base import (
+    C1_ONLY,
+    NotReady,
+    Service,
+    class_data_sharing,
+    java17,
+    java_temp_dir,
+    project_file,
+    render,
+    run_setup_tool,
+)
 from services.kafka.client import get_client
 
 HERE = Path(__file__).parent
@@ -39,7 +49,7 @@ def java_command(settings: Settings, name: str, classpath: str, heap: str, main:
     java = java17()
     return [
         java, "-Xms64m", f"-Xmx{heap}", "-XX:+UseG1GC", C1_ONLY, "-Djava.awt.headless=true",
-        *class_data_sharing(settings, name, java, classpath, main[0]),
+        *class_data_sharing(settings, name, java, classpath, main[0]), java_temp_dir(settings, name),
         f"-Dlog4j2.configurationFile={HERE / 'log4j2.yaml'}", "-cp", classpath, *main,
     ]
 

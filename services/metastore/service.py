@@ -17,7 +17,7 @@ from thrift.transport.TTransport import TTransportException
 
 from lakelab.install import InstallError, extract, maven_artifacts, maven_classpath
 from lakelab.settings import Settings, versions
-from services.base import C1_ONLY, NotReady, Service, class_data_sharing, java17, render, run_setup_tool
+from services.base import C1_ONLY, NotReady, Service, class_data_sharing, java17, java_temp_dir, render, run_setup_tool
 from services.metastore.client import get_client
 from services.postgres import client as postgres
 
@@ -83,6 +83,7 @@ def _java(settings: Settings, name: str, main: str, *args: str) -> list[str]:
     java, joined = java17(), ":".join(classpath)
     return [
         java, "-Xms256m", "-Xmx512m", C1_ONLY, *class_data_sharing(settings, name, java, joined, main),
+        java_temp_dir(settings, name),
         f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}", "-cp", joined, main, *args,
     ]
 

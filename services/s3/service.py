@@ -34,7 +34,8 @@ def _prepare(settings: Settings) -> None:
 
 def _command(settings: Settings) -> list[str]:
     return [
-        venv_bin("weed"), "mini",
+        # its log goes to standard error (our log file) alone, not also to files in /tmp
+        venv_bin("weed"), "-logtostderr", "mini",
         f"-dir={settings.data_dir('s3')}",
         # its servers find each other on loopback; they listen on the bind host (every interface
         # of its container in compose mode, where the filer's gRPC port serves other containers)
@@ -51,7 +52,15 @@ def _command(settings: Settings) -> list[str]:
         # delete a bucket's volumes); the servers reach each other over gRPC with mutual TLS
         "-disableHttp",
         f"-s3.config={settings.run_dir('s3') / 's3.json'}",
+        *_local_socket(settings),
     ]
+
+
+def _local_socket(settings: Settings) -> list[str]:
+    """The S3 server's Unix socket in the run folder, not /tmp/seaweedfs-s3-<port>.sock, where a
+    path that fits (108 bytes for a socket's path on Linux)."""
+    socket = settings.run_dir("s3") / "s3.sock"
+    return [f"-s3.localSocket={socket}"] if len(str(socket)) < 100 else []
 
 
 def _check(settings: Settings) -> None:

@@ -3,9 +3,13 @@ settings' master (local[*], or a standalone cluster's)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 from importlib.util import find_spec
 from pathlib import Path
+
+import psutil
 
 from lakelab.settings import Settings
 from services.base import class_data_sharing_for_any_process, java17
@@ -17,6 +21,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     Hudi's SQL extensions."""
     jars = spark_jars(settings)
     archive = driver_class_archive(settings, jars)
+    temp = driver_temp_dir(settings)
     return {
         "spark.jars": ",".join(map(str, jars)),
         "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
@@ -38,8 +43,27 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "2",
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.executor.memory": settings.spark_executor_memory,
-        **({"spark.driver.extraJavaOptions": " ".join(archive)} if archive else {}),
+        # Spark's block files, Hive's session resources, S3A's upload buffers and the native
+        # libraries snappy and lz4 unpack: all default to /tmp, where a killed driver leaves them
+        "spark.local.dir": str(temp),
+        "spark.hadoop.hadoop.tmp.dir": str(temp),
+        "spark.driver.extraJavaOptions": " ".join([*archive, f"-Djava.io.tmpdir={temp}"]),
     }
+
+
+def driver_temp_dir(settings: Settings) -> Path:
+    """This process's Spark driver's temporary folder, one per process under the state folder,
+    removed when the process exits; those of drivers that are gone without (killed) are removed
+    first."""
+    drivers = settings.temp_dir("spark-driver")
+    for folder in drivers.glob("*"):
+        if folder.name.isdigit() and not psutil.pid_exists(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+    own = drivers / str(os.getpid())
+    settings.make_state_dir()
+    own.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atexit.register(shutil.rmtree, own, ignore_errors=True)
+    return own
 
 
 def driver_class_archive(settings: Settings, jars: list[Path]) -> list[str]:

@@ -15,7 +15,7 @@ from lakelab import tls
 from lakelab.install import extract, maven_artifacts
 from lakelab.resources import Resources
 from lakelab.settings import Settings, versions
-from services.base import NotReady, Service, class_data_sharing, project_file, render, write_private
+from services.base import NotReady, Service, class_data_sharing, java_temp_dir, project_file, render, write_private
 from services.trino.client import query, quote_literal
 
 HERE = Path(__file__).parent
@@ -109,6 +109,7 @@ def _command(settings: Settings) -> list[str]:
     return [
         java(), f"-Xmx{settings.trino_heap}", *jvm,
         *class_data_sharing(settings, "trino", java(), classpath, "io.trino.server.TrinoServer"),
+        java_temp_dir(settings, "trino"),
         f"-Dconfig={etc / 'config.properties'}",
         f"-Dpassword-authenticator.config-files={etc / 'password-authenticator.properties'}",
         f"-Daccess-control.config-files={etc / 'access-control.properties'}",
