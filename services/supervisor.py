@@ -343,8 +343,11 @@ def rss_bytes(processes: Iterable[psutil.Process]) -> int:
 def reset(settings: Settings) -> None:
     down(settings)
     shutil.rmtree(settings.postgres_data_dir, ignore_errors=True)
-    with suppress(OSError):  # as root the data lives in /var/lib/lakelab/<state id>/: nothing of it stays
-        settings.postgres_data_dir.parent.rmdir()
+    # as root the data lives in /var/lib/lakelab/<state id>/: nothing of it stays, nor /var/lib/lakelab
+    # once no other checkout keeps its data there
+    for folder in (settings.postgres_data_dir.parent, settings.postgres_data_dir.parent.parent):
+        with suppress(OSError):
+            folder.rmdir()
     shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
