@@ -80,12 +80,22 @@ def _prepare(settings: Settings) -> None:
         "KAFKA_DATA_DIR": str(data),
     })
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         run_setup_tool(
             java_command(settings, "kafka-storage", classpath(settings), "256m",
-                         ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(_properties(settings))]),
+                         ["kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
+                          "-c", str(_properties(settings))]),
             f"Kafka's storage format of {data}", cwd=project_file(),
         )
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka's own `kafka-storage random-uuid` makes one: a UUID in unpadded
+    base64url that never starts with "-", which the storage tool would take for an option and refuse
+    ("argument --cluster-id/-t: expected one argument"; 1 fresh start in 64 failed so)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _check(settings: Settings) -> None:

@@ -1,10 +1,12 @@
+import base64
+
 import pytest
 from confluent_kafka import Consumer, Producer
 
 from lakelab.install import InstallError
 from lakelab.resources import load_resources
 from services.kafka.client import get_client as admin
-from services.kafka.service import _prepare
+from services.kafka.service import _prepare, new_cluster_id
 
 
 @pytest.mark.integration
@@ -55,3 +57,17 @@ def test_a_failed_storage_format_says_why(settings, tmp_path):
     message = str(raised.value)
     assert "storage format" in message and str(fresh.data_dir("kafka")) in message
     assert "no available log directories" in message.lower(), message  # Kafka's own words for the cause
+
+
+@pytest.mark.unit  # no stack: the installed Kafka jars
+def test_a_fresh_kafka_always_formats_its_storage(settings, tmp_path):
+    """The storage tool reads a cluster id that starts with "-" as an option and refuses to format:
+    a base64url UUID does so once in 64 (a CI's fresh Kafka failed on it)."""
+    ids = {new_cluster_id() for _ in range(5000)}
+    assert len(ids) == 5000 and not [i for i in ids if i.startswith("-")]
+    assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
+    fresh = settings.model_copy(update={"state_dir": tmp_path, "class_archives": False})
+    _prepare(fresh)
+    meta = dict(line.split("=", 1) for line in (fresh.data_dir("kafka") / "meta.properties").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+    assert len(meta["cluster.id"]) == 22 and not meta["cluster.id"].startswith("-"), meta
