@@ -71,7 +71,7 @@ def test_a_killed_spark_driver_leaves_nothing_in_tmp_and_the_next_driver_removes
 @pytest.mark.integration
 def test_seaweedfs_keeps_its_log_and_s3_socket_out_of_tmp(stack):
     """Its gRPC servers' sockets stay in /tmp (`/tmp/seaweedfs-<server>-grpc-<port>.sock` is fixed
-    in SeaweedFS 4.48); it removes them when it stops."""
+    in SeaweedFS 4.48); it removes them when it stops, though the admin server's stayed once."""
     port = stack.port_of(stack.s3_endpoint)
     own = ("weed.*", f"seaweedfs-s3-{port}.sock")
     if stack.mode == "compose":
