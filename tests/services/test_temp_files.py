@@ -3,19 +3,27 @@
 unpack) go to a folder of its own under the state folder, removed when it exits, or by the next
 driver when it was killed; SeaweedFS logs to its log file alone and keeps its S3 socket in its run
 folder. Java writes to /tmp whatever TMPDIR says, so these tests look at /tmp itself."""
+import os
+import random
+import signal
+import socket
 import subprocess
 import sys
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import psutil
 import pytest
 
 from lakelab.resources import resources
-from lakelab.settings import ROOT
+from lakelab.settings import ROOT, Settings
 from services import compose, supervisor
 from services.s3.client import get_client
+from services.s3.service import SERVICE as S3
+from tests.api.apikit import free_port
 
-MACHINE_TMP = Path("/tmp")
+MACHINE_TMP = Path("/tmp")  # Java's and SeaweedFS's, whatever TMPDIR says
 LEFT_BY_SPARK = ("spark-*", "blockmgr-*", "*_resources", "liblz4-java-*", "snappy-*", "hadoop-*")
 
 DRIVER = """
@@ -70,10 +78,10 @@ def test_a_killed_spark_driver_leaves_nothing_in_tmp_and_the_next_driver_removes
 
 @pytest.mark.integration
 def test_seaweedfs_keeps_its_log_and_s3_socket_out_of_tmp(stack):
-    """Its gRPC servers' sockets stay in /tmp (`/tmp/seaweedfs-<server>-grpc-<port>.sock` is fixed
-    in SeaweedFS 4.48); it removes them when it stops, though the admin server's stayed once."""
+    """Nor the filer's socket. Its gRPC servers' sockets stay in /tmp while it runs
+    (`/tmp/seaweedfs-<server>-grpc-<port>.sock` is fixed in SeaweedFS 4.48): the next test."""
     port = stack.port_of(stack.s3_endpoint)
-    own = ("weed.*", f"seaweedfs-s3-{port}.sock")
+    own = ("weed.*", f"seaweedfs-s3-{port}.sock", f"seaweedfs-filer-{stack.s3_filer_port}.sock")
     if stack.mode == "compose":
         listing = compose.exec_in(stack, "s3", "sh", "-c", "cd /tmp && ls -A")
         assert listing.returncode == 0, listing.stderr
@@ -82,8 +90,59 @@ def test_seaweedfs_keeps_its_log_and_s3_socket_out_of_tmp(stack):
         return
     weed = psutil.Process(supervisor.running_pid(stack, "s3"))
     sockets = {connection.laddr for connection in weed.net_connections(kind="unix") if connection.laddr}
-    assert str(stack.run_dir("s3") / "s3.sock") in sockets, sockets
+    assert {str(stack.run_dir("s3") / "s3.sock"), str(stack.run_dir("s3") / "filer.sock")} <= sockets, sockets
     opened = [file.path for file in weed.open_files()]
     assert not [path for path in opened if path.startswith(f"{MACHINE_TMP}/")], opened
     made_since = [name for name in _in_machine_tmp(own) if (MACHINE_TMP / name).stat().st_mtime >= weed.create_time()]
     assert not made_since, made_since
+
+
+def _free_port_and_its_grpc_port() -> int:
+    """A free port whose SeaweedFS gRPC port (+ 10000) is free too."""
+    while True:
+        port = random.randint(20000, 30000)
+        with socket.socket() as http, socket.socket() as grpc:
+            try:
+                http.bind(("127.0.0.1", port))
+                grpc.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+@pytest.mark.unit  # no stack: a SeaweedFS of its own, on free ports
+def test_down_removes_the_sockets_a_killed_seaweedfs_left_in_tmp(tmp_path):
+    """SeaweedFS keeps its gRPC servers' sockets in /tmp, at paths fixed in its code; a killed
+    `weed` leaves them there (and a clean stop once left the admin server's). `down` removes
+    those nothing listens on, not one that another process listens on."""
+    ports = {name: _free_port_and_its_grpc_port() for name in ("s3_port", "s3_master_port", "s3_volume_port",
+                                                                "s3_admin_port", "s3_filer_port")}
+    settings = Settings(state_dir=tmp_path / "state", s3_filer_grpc_port=free_port(), **ports)
+    sockets = S3.stray_sockets(settings)
+    assert len(sockets) == 5 and all(path.parent == MACHINE_TMP for path in sockets), sockets
+    pid = supervisor._spawn(settings, S3)
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        deadline = time.monotonic() + 60
+        while not all(path.exists() for path in sockets):
+            assert supervisor.running_pid(settings, "s3") and time.monotonic() < deadline, \
+                [path for path in sockets if not path.exists()]
+            time.sleep(0.2)
+        os.killpg(pid, signal.SIGKILL)  # a crash
+        psutil.wait_procs([psutil.Process(pid)], timeout=10)
+        assert all(path.exists() for path in sockets)  # what it leaves
+        taken, *stray = sockets
+        taken.unlink()
+        listener.bind(str(taken))  # another process listening at one of those paths
+        listener.listen()
+
+        supervisor._stop(settings, [S3])
+
+        assert [path for path in stray if path.exists()] == []
+        assert taken.exists()
+    finally:
+        listener.close()
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        for path in sockets:
+            path.unlink(missing_ok=True)
