@@ -7,6 +7,8 @@
   produce waited for per record;
 - GetRecords records/s through the endpoint (boto3, shard iterators) against a Kafka consumer
   reading the same partitions;
+- each of those three also through boto3 against an endpoint that answers at once with a fixed
+  answer (`bench/instant_endpoint.py`): the most any endpoint can give a boto3 client here;
 - Athena's StartQueryExecution-to-SUCCEEDED time against the same SQL on Trino directly (the
   project's Trino client), and the difference: the endpoint's overhead per query.
 
@@ -18,11 +20,15 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
-from botocore.stub import Stubber
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from aws.kinesis.shards import partition_key_hash, shard_for_hash
@@ -36,6 +42,8 @@ from services.trino.client import get_client as trino_connection
 BATCH = 500
 SHARDS = 3
 SYMBOLS = ("BTC_USD", "ETH_USD", "LTC_USD")
+GET_LIMIT = 10_000
+INSTANT = "boto3 against an endpoint that answers at once (no Kafka, no checks): the most any endpoint can give"
 ATHENA_SQL = "SELECT count(*) AS n, sum(x) AS s FROM UNNEST(sequence(1, 1000)) AS t(x)"
 
 
@@ -60,55 +68,73 @@ def produce_directly(producer: Producer, topic: str, batch: list[tuple[str, byte
     assert producer.flush(30) == 0
 
 
-def boto3_ceiling(records: list[tuple[str, bytes]], batches: int) -> float:
-    """Records/s boto3 itself allows (validating, serializing, signing a PutRecords and parsing its
-    answer), with botocore's Stubber in place of any server: the most an HTTP endpoint can give."""
-    kinesis = boto3.client("kinesis", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
-    answer = {"FailedRecordCount": 1, "Records": [{"ShardId": "shardId-000000000000", "SequenceNumber": "49" + "0" * 30}
-                                                  for _ in records]}
-    with Stubber(kinesis) as stub:
-        for _ in range(batches):
-            stub.add_response("put_records", answer)
-        began = time.perf_counter()
-        for _ in range(batches):
-            kinesis.put_records(StreamName="s", Records=[{"Data": data, "PartitionKey": key} for key, data in records])
-    return batches * len(records) / (time.perf_counter() - began)
+@contextmanager
+def instant_kinesis(get_records: int, data_bytes: int) -> Iterator:
+    """A boto3 Kinesis client of an endpoint, in a process of its own, that answers each record call
+    at once (`bench/instant_endpoint.py`): PutRecords with BATCH records, GetRecords with
+    `get_records` records of `data_bytes` bytes."""
+    server = subprocess.Popen([sys.executable, "-m", "bench.instant_endpoint", "--put-records", str(BATCH),
+                               "--get-records", str(get_records), "--data-bytes", str(data_bytes)],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    try:
+        port = server.stdout.readline().strip()
+        if not port:
+            raise RuntimeError(f"bench.instant_endpoint exited with {server.wait()} before it listened")
+        yield boto3.client("kinesis", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                           aws_access_key_id="instant", aws_secret_access_key="instant")
+    finally:
+        server.kill()
+        server.wait()
 
 
-def timed_rounds(bench: Bench, what: str, rounds: int, calls: int, through_endpoint, directly) -> dict[str, float]:
-    """Median seconds per call of each way, over `rounds` of `calls` calls, the order swapped each round."""
-    seconds: dict[str, list[float]] = {"endpoint": [], "kafka": []}
+def turns(ways: list[str], rounds: int) -> Iterator[tuple[int, str]]:
+    """(round, way) for every way in every round, the order turned by one each round."""
     for round_number in range(rounds):
-        for way in ("endpoint", "kafka") if round_number % 2 == 0 else ("kafka", "endpoint"):
-            bench.step(f"{what} round {round_number + 1}/{rounds}: {way}")
-            call = through_endpoint if way == "endpoint" else directly
-            began = time.perf_counter()
-            for _ in range(calls):
-                call()
-            seconds[way].append((time.perf_counter() - began) / calls)
+        shift = round_number % len(ways)
+        for way in ways[shift:] + ways[:shift]:
+            yield round_number, way
+
+
+def timed_rounds(bench: Bench, what: str, rounds: int, calls: int, ways: dict[str, Callable[[], None]]) \
+        -> dict[str, float]:
+    """Median seconds per call of each way, over `rounds` of `calls` calls."""
+    seconds: dict[str, list[float]] = {way: [] for way in ways}
+    for round_number, way in turns(list(ways), rounds):
+        bench.step(f"{what} round {round_number + 1}/{rounds}: {way}")
+        call = ways[way]
+        began = time.perf_counter()
+        for _ in range(calls):
+            call()
+        seconds[way].append((time.perf_counter() - began) / calls)
     return {way: statistics.median(values) for way, values in seconds.items()}
 
 
-def bench_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int, batches: int) -> None:
+def bench_puts(bench: Bench, kinesis, instant, producer: Producer, stream: str, topic: str, rounds: int,
+               batches: int) -> None:
     records = trades(BATCH)
-    per_batch = timed_rounds(bench, "PutRecords", rounds, batches,
-                             lambda: put_through_endpoint(kinesis, stream, records),
-                             lambda: produce_directly(producer, topic, records))
+    per_batch = timed_rounds(bench, "PutRecords", rounds, batches, {
+        "endpoint": lambda: put_through_endpoint(kinesis, stream, records),
+        "kafka": lambda: produce_directly(producer, topic, records),
+        "instant endpoint": lambda: put_through_endpoint(instant, stream, records),
+    })
     kafka = BATCH / per_batch["kafka"]
     bench.figure(f"PutRecords, {BATCH}-record batches, median of {rounds}", BATCH / per_batch["endpoint"], "records/s",
                  standard=kafka, standard_name="Kafka produce, same records", at_least=0.5)
-    ceiling = boto3_ceiling(records, batches)
-    bench.figure("boto3's own work alone (Stubber, no server): the most an endpoint can give", ceiling, "records/s",
-                 standard=kafka, standard_name="Kafka produce")
+    bench.figure(f"PutRecords, {INSTANT}", BATCH / per_batch["instant endpoint"], "records/s", standard=kafka,
+                 standard_name="Kafka produce")
 
 
-def bench_single_puts(bench: Bench, kinesis, producer: Producer, stream: str, topic: str, rounds: int,
+def bench_single_puts(bench: Bench, kinesis, instant, producer: Producer, stream: str, topic: str, rounds: int,
                       calls: int) -> None:
     [(key, data)] = trades(1)
-    per_call = timed_rounds(bench, "PutRecord", rounds, calls,
-                            lambda: kinesis.put_record(StreamName=stream, Data=data, PartitionKey=key),
-                            lambda: produce_directly(producer, topic, [(key, data)]))
+    per_call = timed_rounds(bench, "PutRecord", rounds, calls, {
+        "endpoint": lambda: kinesis.put_record(StreamName=stream, Data=data, PartitionKey=key),
+        "kafka": lambda: produce_directly(producer, topic, [(key, data)]),
+        "instant endpoint": lambda: instant.put_record(StreamName=stream, Data=data, PartitionKey=key),
+    })
     bench.figure(f"PutRecord, one record per call, median of {rounds}", per_call["endpoint"] * 1000, "ms",
+                 standard=per_call["kafka"] * 1000, standard_name="one Kafka produce waited for")
+    bench.figure(f"PutRecord, {INSTANT}", per_call["instant endpoint"] * 1000, "ms",
                  standard=per_call["kafka"] * 1000, standard_name="one Kafka produce waited for")
 
 
@@ -118,12 +144,20 @@ def read_through_endpoint(kinesis, stream: str) -> int:
         iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=f"shardId-{shard:012d}",
                                               ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         while True:
-            page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            page = kinesis.get_records(ShardIterator=iterator, Limit=GET_LIMIT)
             count += len(page["Records"])
             iterator = page["NextShardIterator"]
             if not page["Records"] and page["MillisBehindLatest"] == 0:
                 break
     return count
+
+
+def read_instantly(instant, count: int) -> int:
+    """At least `count` records read from the instant endpoint, GET_LIMIT a call."""
+    read = 0
+    while read < count:
+        read += len(instant.get_records(ShardIterator="instant", Limit=GET_LIMIT)["Records"])
+    return read
 
 
 def read_directly(consumer: Consumer, topic: str) -> int:
@@ -140,20 +174,24 @@ def read_directly(consumer: Consumer, topic: str) -> int:
     return count
 
 
-def bench_gets(bench: Bench, settings, kinesis, stream: str, topic: str, rounds: int) -> None:
-    rates: dict[str, list[float]] = {"endpoint": [], "kafka": []}
+def bench_gets(bench: Bench, settings, kinesis, instant, stream: str, topic: str, rounds: int) -> None:
+    rates: dict[str, list[float]] = {"endpoint": [], "kafka": [], "instant endpoint": []}
     consumer = Consumer({"bootstrap.servers": get_bootstrap_server(settings), "group.id": f"bench-{uuid.uuid4()}",
                          "enable.auto.commit": False})
-    consumer.list_topics(topic, timeout=10)
-    for round_number in range(rounds):
-        for way in ("endpoint", "kafka") if round_number % 2 == 0 else ("kafka", "endpoint"):
-            bench.step(f"GetRecords round {round_number + 1}/{rounds}: {way}")
-            began = time.perf_counter()
-            count = read_through_endpoint(kinesis, stream) if way == "endpoint" else read_directly(consumer, topic)
-            rates[way].append(count / (time.perf_counter() - began))
+    stored = sum(consumer.get_watermark_offsets(TopicPartition(stream, p), timeout=10)[1] for p in range(SHARDS))
+    ways = {"endpoint": lambda: read_through_endpoint(kinesis, stream), "kafka": lambda: read_directly(consumer, topic),
+            "instant endpoint": lambda: read_instantly(instant, stored)}
+    for round_number, way in turns(list(ways), rounds):
+        bench.step(f"GetRecords round {round_number + 1}/{rounds}: {way}")
+        began = time.perf_counter()
+        count = ways[way]()
+        rates[way].append(count / (time.perf_counter() - began))
     consumer.close()
+    kafka = statistics.median(rates["kafka"])
     bench.figure(f"GetRecords, median of {rounds}", statistics.median(rates["endpoint"]), "records/s",
-                 standard=statistics.median(rates["kafka"]), standard_name="Kafka consumer, same partitions")
+                 standard=kafka, standard_name="Kafka consumer, same partitions")
+    bench.figure(f"GetRecords, {GET_LIMIT:,} a call, {INSTANT}", statistics.median(rates["instant endpoint"]),
+                 "records/s", standard=kafka, standard_name="Kafka consumer")
 
 
 def athena_query(athena, output: str) -> float:
@@ -203,9 +241,10 @@ def run(bench: Bench) -> None:
     producer = Producer({"bootstrap.servers": get_bootstrap_server(settings), "enable.idempotence": True,
                          "linger.ms": 1})
     try:
-        bench_puts(bench, kinesis, producer, stream, topic, rounds, batches)
-        bench_single_puts(bench, kinesis, producer, stream, topic, rounds, calls)
-        bench_gets(bench, settings, kinesis, stream, topic, max(1, rounds // 2))
+        with instant_kinesis(GET_LIMIT, len(trades(1)[0][1])) as instant:
+            bench_puts(bench, kinesis, instant, producer, stream, topic, rounds, batches)
+            bench_single_puts(bench, kinesis, instant, producer, stream, topic, rounds, calls)
+            bench_gets(bench, settings, kinesis, instant, stream, topic, max(1, rounds // 2))
         bench_athena(bench, settings, athena, f"s3://{bucket}/{output_prefix}", queries)
     finally:
         for name in (stream, topic):

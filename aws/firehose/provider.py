@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -240,10 +239,9 @@ class FirehoseProvider(Provider):
 
     def put_record(self, context: RequestContext, params: dict) -> dict:
         topic = self._direct_put_topic(params["DeliveryStreamName"])
-        try:
-            message = self.kafka.produce(topic, 0, None, params["Record"]["Data"]).result(DELIVERY_TIMEOUT_S)
-        except (KafkaException, FutureTimeout) as exc:
-            raise AwsError("ServiceUnavailableException", f"Slow down. The record was not stored: {exc}") from exc
+        [message] = self.kafka.produce_all(topic, [(0, None, params["Record"]["Data"])], DELIVERY_TIMEOUT_S)
+        if isinstance(message, KafkaException):
+            raise AwsError("ServiceUnavailableException", f"Slow down. The record was not stored: {message}")
         return {"RecordId": sequence_number(0, message.offset()), "Encrypted": False}
 
     def put_record_batch(self, context: RequestContext, params: dict) -> dict:
@@ -251,14 +249,14 @@ class FirehoseProvider(Provider):
         records = params["Records"]
         if sum(len(record["Data"]) for record in records) > MAX_BATCH_BYTES:
             raise _invalid(f"Records size exceeds {MAX_BATCH_BYTES} bytes.")
-        sent = [self.kafka.produce(topic, 0, None, record["Data"]) for record in records]
+        delivered = self.kafka.produce_all(topic, [(0, None, record["Data"]) for record in records], DELIVERY_TIMEOUT_S)
         responses, failed = [], 0
-        for delivery in sent:
-            try:
-                responses.append({"RecordId": sequence_number(0, delivery.result(DELIVERY_TIMEOUT_S).offset())})
-            except (KafkaException, FutureTimeout) as exc:
-                responses.append({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": f"Slow down. {exc}"})
+        for outcome in delivered:
+            if isinstance(outcome, KafkaException):
+                responses.append({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": f"Slow down. {outcome}"})
                 failed += 1
+            else:
+                responses.append({"RecordId": sequence_number(0, outcome.offset())})
         return {"FailedPutCount": failed, "Encrypted": False, "RequestResponses": responses}
 
     # -- helpers -----------------------------------------------------------------------------------

@@ -1,14 +1,16 @@
-"""The Kafka side of the Kinesis provider: topic admin, a producer whose deliveries are futures,
+"""The Kafka side of the Kinesis provider: topic admin, a producer that waits for a batch's deliveries,
 and a small pool of assign-only consumers (no consumer group) for positioned reads."""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import partial
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, TopicMetadata
@@ -43,7 +45,7 @@ class Kafka:
 
     def _poll(self) -> None:
         while not self._closed.is_set():
-            self._producer.poll(0.1)  # runs the delivery callbacks that complete produce()'s futures
+            self._producer.poll(0.1)  # runs produce_all's delivery callbacks
 
     def _unavailable(self, exc: BaseException) -> AwsError:
         return CommonError("ServiceUnavailable", f"Kafka at {self.bootstrap} did not answer: {exc}")
@@ -100,50 +102,40 @@ class Kafka:
                 raise self._unavailable(exc) from exc
             raise
 
-    def produce(self, topic: str, partition: int, key: bytes | None, value: bytes) -> Future[Message]:
-        """Send one record to an explicit partition; the future holds the delivered message (its
-        offset and timestamp) or the KafkaException that refused it."""
-        delivered: Future[Message] = Future()
-
-        def on_delivery(error: KafkaError | None, message: Message) -> None:
-            if error is None:
-                delivered.set_result(message)
-            else:
-                delivered.set_exception(KafkaException(error))
-
-        try:
-            self._producer.produce(topic, value=value, key=key, partition=partition, on_delivery=on_delivery)
-        except BufferError:
-            delivered.set_exception(KafkaException(KafkaError(KafkaError._QUEUE_FULL)))
-        except KafkaException as exc:  # refused before sending, e.g. too large
-            delivered.set_exception(exc)
-        return delivered
-
     def produce_all(self, topic: str, records: list[tuple[int, bytes | None, bytes]],
                     timeout_s: float) -> list[Message | KafkaException]:
         """Send (partition, key, value) records and wait for all of them: each one's delivered
         message, or the KafkaException that refused it (a timeout for those still unanswered).
-        One wait for the batch: cheaper than a future per record at PutRecords' 500 records."""
+        One `produce_batch` per partition and one wait for the call: at PutRecords' 500 records a
+        produce() and a future per record took a third of the endpoint's time."""
         results: list[Message | KafkaException | None] = [None] * len(records)
-        pending = [len(records)]
-        lock, all_done = threading.Lock(), threading.Event()
+        answered, all_done = itertools.count(1), threading.Event()
 
         def answer(index: int, outcome: Message | KafkaException) -> None:
             results[index] = outcome
-            with lock:
-                pending[0] -= 1
-                if pending[0] == 0:
-                    all_done.set()
+            if next(answered) == len(records):  # itertools.count's next() is atomic: no lock needed
+                all_done.set()
 
-        for index, (partition, key, value) in enumerate(records):
-            def on_delivery(error: KafkaError | None, message: Message, index: int = index) -> None:
-                answer(index, message if error is None else KafkaException(error))
+        def on_delivery(index: int, error: KafkaError | None, message: Message) -> None:
+            answer(index, message if error is None else KafkaException(error))
+
+        by_partition: dict[int, list[int]] = {}
+        for index, (partition, _, _) in enumerate(records):
+            by_partition.setdefault(partition, []).append(index)
+        for partition, indexes in by_partition.items():
+            # produce_batch takes the partition per call: a message's own "partition" is ignored
+            batch = [{"key": records[i][1], "value": records[i][2], "callback": partial(on_delivery, i)}
+                     for i in indexes]
             try:
-                self._producer.produce(topic, value=value, key=key, partition=partition, on_delivery=on_delivery)
-            except BufferError:
-                answer(index, KafkaException(KafkaError(KafkaError._QUEUE_FULL)))
-            except KafkaException as exc:  # refused before sending, e.g. too large
-                answer(index, exc)
+                self._producer.produce_batch(topic, batch, partition=partition)
+            except (KafkaException, BufferError) as exc:  # refused before any of them was queued
+                error = exc if isinstance(exc, KafkaException) else KafkaException(KafkaError(KafkaError._QUEUE_FULL))
+                for index in indexes:
+                    answer(index, error)
+                continue
+            for index, message in zip(indexes, batch):
+                if "_error" in message:  # refused when queued (too large, queue full): no delivery report
+                    answer(index, KafkaException(message["_error"]))
         if records:
             all_done.wait(timeout_s)
         return [KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT)) if r is None else r for r in results]

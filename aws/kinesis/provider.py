@@ -15,7 +15,6 @@ import binascii
 import json
 import threading
 import time
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -27,8 +26,8 @@ from aws.gateway.provider import Provider, RequestContext
 from aws.gateway.validation import validation_error
 from aws.kinesis.kafka import MAX_MESSAGE_BYTES, Kafka
 from aws.kinesis.shards import (
-    HASH_SPACE, ShardIterator, hash_key_ranges, parse_sequence_number, partition_key_hash, partition_of,
-    sequence_number, shard_for_hash, shard_id,
+    HASH_SPACE, ShardIterator, hash_key_ranges, parse_sequence_number, partition_of, sequence_number,
+    shard_for_hash, shard_for_key, shard_id,
 )
 from lakelab.settings import Settings
 
@@ -191,10 +190,9 @@ class KinesisProvider(Provider):
         partition = self._route(params, len(topic.partitions), "")
         self._dry_run(params)
         key = params["PartitionKey"].encode()
-        try:
-            message = self.kafka.produce(name, partition, key, params["Data"]).result(DELIVERY_TIMEOUT_S)
-        except (KafkaException, FutureTimeout) as exc:
-            raise self._refused(exc, name, partition) from exc
+        [message] = self.kafka.produce_all(name, [(partition, key, params["Data"])], DELIVERY_TIMEOUT_S)
+        if isinstance(message, KafkaException):
+            raise self._refused(message, name, partition) from message
         return {"ShardId": shard_id(partition), "SequenceNumber": sequence_number(partition, message.offset()),
                 "EncryptionType": "NONE"}
 
@@ -210,6 +208,7 @@ class KinesisProvider(Provider):
         delivered = self.kafka.produce_all(name, [(p, e["PartitionKey"].encode(), e["Data"])
                                                   for p, e in zip(partitions, entries)], DELIVERY_TIMEOUT_S)
         results, failed = [], 0
+        shard_ids = {partition: shard_id(partition) for partition in set(partitions)}
         for partition, outcome in zip(partitions, delivered):
             if isinstance(outcome, KafkaException):
                 error = self._refused(outcome, name, partition)
@@ -218,7 +217,7 @@ class KinesisProvider(Provider):
                 results.append({"ErrorCode": code, "ErrorMessage": error.message})
                 failed += 1
             else:
-                results.append({"ShardId": shard_id(partition),
+                results.append({"ShardId": shard_ids[partition],
                                 "SequenceNumber": sequence_number(partition, outcome.offset())})
         return {"FailedRecordCount": failed, "Records": results, "EncryptionType": "NONE"}
 
@@ -361,7 +360,7 @@ class KinesisProvider(Provider):
                 raise _error("InvalidArgumentException", "Invalid ExplicitHashKey. ExplicitHashKey must be in the "
                                                          f"range: [0, 2^128-1]. Specified value was {explicit}")
             return shard_for_hash(int(explicit), partitions)
-        return shard_for_hash(partition_key_hash(entry["PartitionKey"]), partitions)
+        return shard_for_key(entry["PartitionKey"], partitions)
 
     @staticmethod
     def _dry_run(params: dict) -> None:

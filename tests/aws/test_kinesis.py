@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
+from aws.kinesis.kafka import MAX_MESSAGE_BYTES, Kafka
 from aws.kinesis.shards import ShardIterator
 from lakelab.resources import resources
 from services.kafka.client import get_bootstrap_server
@@ -158,6 +159,44 @@ def test_records_go_to_the_shard_of_their_key_hash_in_order(kinesis, new_stream)
         {"Data": b"b", "PartitionKey": "p", "ExplicitHashKey": THREE_SHARD_RANGES[1][0]}])
     assert batch["FailedRecordCount"] == 0
     assert [r["ShardId"] for r in batch["Records"]] == ["shardId-000000000000", "shardId-000000000001"]
+
+
+def test_put_records_answers_each_record_with_its_own_shard_and_sequence_number(kinesis, new_stream):
+    """Records of one call are sent to Kafka a shard at a time: each answer must still be its own record's."""
+    name = new_stream(3)
+    shards = kinesis.list_shards(StreamName=name)["Shards"]
+    entries = [{"Data": f"event-{i}".encode(), "PartitionKey": f"device-{i % 12}"} for i in range(60)]
+    answer = kinesis.put_records(StreamName=name, Records=entries)
+    assert answer["FailedRecordCount"] == 0
+    sent: dict[str, list[tuple[bytes, str]]] = {}
+    for entry, record in zip(entries, answer["Records"], strict=True):
+        assert record["ShardId"] == shard_of(entry["PartitionKey"], shards)
+        sent.setdefault(record["ShardId"], []).append((entry["Data"], record["SequenceNumber"]))
+    assert len(sent) == 3
+    for shard, expected in sent.items():
+        assert [(r["Data"], r["SequenceNumber"]) for r in read_shard(kinesis, name, shard)] == expected
+
+
+def test_a_batch_refused_in_part_before_sending_answers_each_record(settings, unique):
+    """What PutRecords and Firehose's PutRecordBatch build on: records Kafka's producer refuses when
+    they are queued (too large for it, a partition the topic lacks) get their own refusal, and the
+    others of the same partitions are delivered, in order, with their own offsets."""
+    kafka = Kafka(get_bootstrap_server(settings))
+    name = f"test-aws-batch-{unique}"
+    try:
+        kafka.create_topic(name, 2, {})
+        too_large = b"x" * (MAX_MESSAGE_BYTES + 1)
+        records = [(0, b"a", b"first"), (1, b"b", b"second"), (0, b"c", too_large), (5, b"d", b"nowhere"),
+                   (1, None, b"third"), (0, b"e", b"fourth")]
+        outcomes = kafka.produce_all(name, records, 15)
+        refused = {i: o.args[0].code() for i, o in enumerate(outcomes) if isinstance(o, KafkaException)}
+        assert refused == {2: KafkaError.MSG_SIZE_TOO_LARGE, 3: KafkaError._UNKNOWN_PARTITION}
+        delivered = {i: (o.partition(), o.offset(), o.value()) for i, o in enumerate(outcomes) if i not in refused}
+        assert delivered == {0: (0, 0, b"first"), 1: (1, 0, b"second"), 4: (1, 1, b"third"), 5: (0, 1, b"fourth")}
+        assert kafka.produce_all(name, [], 15) == []
+    finally:
+        kafka.delete_topic(name)
+        kafka.close()
 
 
 def test_every_iterator_type(kinesis, new_stream):
