@@ -103,9 +103,6 @@ def hudi_options(config: JobConfig, settings: Settings, hive_sync: bool = True) 
         # these keep a write with fewer columns from failing if it ever does not
         "hoodie.write.set.null.for.missing.columns": "true",
         "hoodie.datasource.write.reconcile.schema": "false",
-        # each micro-batch is a new write client: no embedded timeline server to start each time
-        "hoodie.embed.timeline.server": "false",
-        "hoodie.write.markers.type": "DIRECT",
         "hoodie.clean.max.commits": "5",           # plan cleaning every 5 commits, not every one
         "hoodie.cleaner.commits.retained": "10",
         "hoodie.keep.min.commits": "20",

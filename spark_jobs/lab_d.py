@@ -164,9 +164,7 @@ def hudi_options(settings: Settings, config: SinkConfig, source_table: str, keys
         "hoodie.payload.delete.marker": "d",
         "hoodie.combine.before.upsert": "false",  # the batch holds one event per key already
         "hoodie.datasource.write.reconcile.schema": "true",
-        # Plan cleaning every 10 commits, not after each one; one timeline server for all tables.
-        "hoodie.clean.max.commits": "10",
-        "hoodie.embed.timeline.server.reuse.enabled": "true",
+        "hoodie.clean.max.commits": "10",  # plan cleaning every 10 commits, not after each one
         "hoodie.datasource.meta_sync.condition.sync": "true",
     }
 
