@@ -59,7 +59,8 @@ def connect_plugins(settings: Settings) -> str:
 
 
 def gateway_health(settings: Settings) -> str:
-    response = httpx.get(f"{settings.gateway_url}/health", timeout=CHECK_TIMEOUT_S)
+    response = httpx.get(f"{settings.gateway_url}/health", timeout=CHECK_TIMEOUT_S,
+                         verify=tls.public_context())
     if response.status_code != 200:
         raise RuntimeError(f"/health through the gateway answered HTTP {response.status_code}")
     return "forwards to the API"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import functools
 import ipaddress
 import os
 import ssl
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -57,6 +59,14 @@ def ca_file(settings: Settings) -> Path:
 def client_context(settings: Settings) -> ssl.SSLContext:
     """TLS for a client of the stack's servers (httpx's `verify=`): the stack's CA only."""
     return ssl.create_default_context(cafile=str(ca_file(settings)))
+
+
+@functools.cache
+def public_context() -> ssl.SSLContext:
+    """httpx's default TLS (certifi's CAs, or SSL_CERT_FILE's), made once. An httpx call given no
+    `verify=` builds it anew, 14-18 ms of CPU, even for a plain-HTTP URL: readiness checks polled
+    every 0.1 s spent about a CPU-second so while the stack started."""
+    return httpx.create_ssl_context()
 
 
 def certificate(settings: Settings, name: str, hosts: tuple[str, ...]) -> tuple[Path, Path]:

@@ -20,6 +20,7 @@ from string import Template
 
 import httpx
 
+from lakelab import tls
 from lakelab.install import InstallError
 from lakelab.resources import Resources
 from lakelab.settings import ROOT, Settings
@@ -98,7 +99,7 @@ class Service:
 def http_get(url: str, what: str) -> httpx.Response:
     """A readiness check's GET: NotReady naming `what` when nothing answers."""
     try:
-        return httpx.get(url, timeout=3)
+        return httpx.get(url, timeout=3, verify=tls.public_context())
     except httpx.HTTPError as exc:
         raise NotReady(f"{what} not answering: {exc}") from exc
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 from psycopg import sql
 
+from lakelab import tls
 from lakelab.settings import Settings
 from services.kafka import client as kafka
 from services.postgres import client as postgres
@@ -48,7 +49,7 @@ def load(spec: str | Path, overrides: dict[str, str] | None = None,
 
 def get_client(settings: Settings) -> httpx.Client:
     """An HTTP client on Connect's REST API."""
-    return httpx.Client(base_url=settings.connect_url, timeout=30)
+    return httpx.Client(base_url=settings.connect_url, timeout=30, verify=tls.public_context())
 
 
 def connector_plugins(settings: Settings) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from lakelab import tls
 from lakelab.install import InstallError
 from lakelab.settings import ROOT, Settings
 from services.base import NotReady, Service, write_private
@@ -77,7 +78,8 @@ def _check(settings: Settings) -> None:
     """Ready when the server answers an authenticated API call and offers the lakelab kernel."""
     headers = {"Authorization": f"token {settings.jupyter_token.get_secret_value()}"}
     try:
-        response = httpx.get(f"{settings.jupyter_url}/api/kernelspecs", headers=headers, timeout=3)
+        response = httpx.get(f"{settings.jupyter_url}/api/kernelspecs", headers=headers, timeout=3,
+                             verify=tls.public_context())
     except httpx.HTTPError as exc:
         raise NotReady(f"JupyterLab not answering: {exc}") from exc
     if response.status_code != 200:
