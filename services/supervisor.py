@@ -80,8 +80,13 @@ def tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+NO_LISTENER = "no listener: the socket of a connection still closing"
+LINGER_S = 5.0  # how long a port held by NO_LISTENER is waited for
+
+
 def port_owner(port: int) -> str | None:
-    """Who listens on 127.0.0.1:`port` (a name and PID when it can be told), or None when it is free."""
+    """Who listens on 127.0.0.1:`port` (a name and PID when it can be told), NO_LISTENER when the
+    port cannot be bound but nothing listens on it, or None when it is free."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -89,20 +94,32 @@ def port_owner(port: int) -> str | None:
             return None
         except OSError:
             pass
-    for conn in psutil.net_connections("tcp"):
-        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-            try:
+    listeners = [c for c in psutil.net_connections("tcp")
+                 if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN]
+    for conn in listeners:
+        if conn.pid:
+            with suppress(psutil.NoSuchProcess):
                 return f"{psutil.Process(conn.pid).name()} (PID {conn.pid})"
-            except psutil.NoSuchProcess:
-                break
-    return "another process"
+    return "another process" if listeners else NO_LISTENER
+
+
+def _require_free_ports(settings: Settings, service: Service) -> None:
+    """StackError naming who holds a port of the service. A port that only a connection of a
+    process that has just exited holds (a service stopped and started again at once: SeaweedFS's
+    master port once stayed unbindable so) is waited for, LINGER_S at most."""
+    deadline = time.monotonic() + LINGER_S
+    while True:
+        busy = [(p, owner) for p in service.ports_of(settings) if (owner := port_owner(p))]
+        if not busy:
+            return
+        if any(owner != NO_LISTENER for _, owner in busy) or time.monotonic() > deadline:
+            taken = ", ".join(f"{port} by {owner}" for port, owner in busy)
+            raise StackError(f"{service.name}: port already taken: {taken}. Stop it or change the port in .env")
+        time.sleep(0.1)
 
 
 def _spawn(settings: Settings, service: Service) -> int:
-    busy = [(p, owner) for p in service.ports_of(settings) if (owner := port_owner(p))]
-    if busy:
-        taken = ", ".join(f"{port} by {owner}" for port, owner in busy)
-        raise StackError(f"{service.name}: port already taken: {taken}. Stop it or change the port in .env")
+    _require_free_ports(settings, service)
     settings.make_state_dir()
     for folder in (settings.logs_dir, settings.pids_dir):
         folder.mkdir(exist_ok=True, mode=0o700)

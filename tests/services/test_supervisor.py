@@ -3,6 +3,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -10,7 +11,7 @@ import pytest
 
 from lakelab.settings import ROOT, Settings
 from services.base import Service
-from services.supervisor import GRACE_S, StackError, _spawn, _stop, running_pid
+from services.supervisor import GRACE_S, LINGER_S, StackError, _spawn, _stop, running_pid
 
 pytestmark = pytest.mark.unit
 
@@ -26,6 +27,35 @@ def test_port_already_taken_is_reported_with_its_owner(tmp_path):
             _spawn(Settings(state_dir=tmp_path), service)
     assert f"port already taken: {port}" in str(raised.value)
     assert "demo" in str(raised.value)
+
+
+def test_a_port_held_only_by_a_closing_socket_is_waited_for(tmp_path):
+    """What a service stopped and started again at once meets: its port cannot be bound for a
+    moment, though nothing listens on it any more."""
+    holder = socket.socket()  # bound, never listening, and without SO_REUSEADDR: binds fail
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    threading.Timer(1.0, holder.close).start()
+    service = Service(name="demo", summary="", endpoint=lambda s: "", ports=lambda s: [port],
+                      command=lambda s: [sys.executable, "-c", f"import socket; socket.create_server(('127.0.0.1', {port}))"],
+                      check=lambda s: None)
+    began = time.monotonic()
+    pid = _spawn(Settings(state_dir=tmp_path), service)
+    assert 0.9 < time.monotonic() - began < LINGER_S
+    assert psutil.Process(pid).wait(10) == 0  # it could bind the port
+
+
+def test_a_port_held_past_the_wait_is_reported(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        service = Service(name="demo", summary="", endpoint=lambda s: "", ports=lambda s: [port],
+                          command=lambda s: ["true"], check=lambda s: None)
+        began = time.monotonic()
+        with pytest.raises(StackError) as raised:
+            _spawn(Settings(state_dir=tmp_path), service)
+    assert time.monotonic() - began >= LINGER_S
+    assert f"port already taken: {port} by no listener" in str(raised.value)
 
 
 def test_the_state_folder_is_private_though_a_service_makes_its_data_folder_first(tmp_path):
