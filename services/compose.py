@@ -32,7 +32,7 @@ from services import supervisor
 from services.base import venv_bin
 from services.registry import SCALE_OUT, STARTED_BY_DEFAULT
 from services.s3 import security as seaweedfs
-from services.supervisor import port_owner
+from services.supervisor import held_ports
 from services.trino.service import HOSTS as TRINO_HOSTS
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -231,11 +231,8 @@ def check_ports_free(settings: Settings, published: dict[str, list[int]], names:
     """Refuse to start when a port a container would publish is held by another program."""
     ours = {port for status in _ps(settings) if status.get("State") == "running"
             for port in _ps_ports(status)}
-    taken = []
-    for name in names:
-        for port in published.get(name, []):
-            if port not in ours and (owner := port_owner(port)):
-                taken.append(f"{port} ({name}) by {owner}")
+    service_of = {port: name for name in names for port in published.get(name, []) if port not in ours}
+    taken = [f"{port} ({service_of[port]}) by {owner}" for port, owner in held_ports(service_of)]
     if taken:
         raise ComposeError(f"port already taken: {', '.join(taken)}. Stop it or move the service with its "
                            "LAKELAB_*_PORT setting in .env")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 from rich.console import Console
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
 from lakelab.install import ensure_prerequisites
 from lakelab.resources import resources
@@ -103,19 +103,23 @@ def port_owner(port: int) -> str | None:
     return "another process" if listeners else NO_LISTENER
 
 
+def held_ports(ports: Iterable[int]) -> list[tuple[int, str]]:
+    """The ports of `ports` that cannot be bound, each with its owner (port_owner). A port that only a
+    connection of a process that has just exited holds (a service stopped and started again at once:
+    SeaweedFS's master port once stayed unbindable so) is waited for, LINGER_S at most."""
+    ports = list(ports)
+    return Retrying(
+        stop=stop_after_delay(LINGER_S), wait=wait_fixed(0.1),
+        retry=retry_if_result(lambda held: bool(held) and all(owner == NO_LISTENER for _, owner in held)),
+        retry_error_callback=lambda state: state.outcome.result(),
+    )(lambda: [(port, owner) for port in ports if (owner := port_owner(port))])
+
+
 def _require_free_ports(settings: Settings, service: Service) -> None:
-    """StackError naming who holds a port of the service. A port that only a connection of a
-    process that has just exited holds (a service stopped and started again at once: SeaweedFS's
-    master port once stayed unbindable so) is waited for, LINGER_S at most."""
-    deadline = time.monotonic() + LINGER_S
-    while True:
-        busy = [(p, owner) for p in service.ports_of(settings) if (owner := port_owner(p))]
-        if not busy:
-            return
-        if any(owner != NO_LISTENER for _, owner in busy) or time.monotonic() > deadline:
-            taken = ", ".join(f"{port} by {owner}" for port, owner in busy)
-            raise StackError(f"{service.name}: port already taken: {taken}. Stop it or change the port in .env")
-        time.sleep(0.1)
+    """StackError naming who holds a port of the service."""
+    if busy := held_ports(service.ports_of(settings)):
+        taken = ", ".join(f"{port} by {owner}" for port, owner in busy)
+        raise StackError(f"{service.name}: port already taken: {taken}. Stop it or change the port in .env")
 
 
 def _spawn(settings: Settings, service: Service) -> int:
