@@ -65,6 +65,9 @@ class Service:
     # Unix sockets it makes outside the state folder, at paths its own code fixes, which a killed
     # process leaves behind: removed at `down` once nothing listens on them
     stray_sockets: Callable[[Settings], list[Path]] = field(default=lambda settings: [])
+    # its start is the stack's longest: the services started beside it get less of the CPU until
+    # it is ready (services/start_priority.py)
+    favoured_at_start: bool = False
 
     @property
     def needed_to_start(self) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from lakelab.secrets import refuse_shipped_examples
 from lakelab.settings import Settings, environment
 from services.base import NotReady, Service, archives_being_made
 from services.registry import SCALE_OUT, SERVICES, STARTED_BY_DEFAULT, TOOLS, by_name
+from services.start_priority import StartPriority
 
 console = Console(stderr=True)
 GRACE_S = 30.0  # from SIGTERM to SIGKILL
@@ -205,6 +206,7 @@ def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, floa
     services = [s for s in SERVICES + SCALE_OUT if s.name in selected]
     ready = {s.name: threading.Event() for s in services}
     failed = threading.Event()
+    priority = StartPriority(s.name for s in services if s.favoured_at_start and not running_pid(settings, s.name))
 
     def wait_for(service: Service, dependencies: Iterable[str]) -> None:
         for name in dependencies:
@@ -216,8 +218,12 @@ def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, floa
         try:
             wait_for(service, service.needed_to_start)
             began = time.monotonic()
-            pid = running_pid(settings, service.name) or _start(settings, service)
+            pid = running_pid(settings, service.name)
+            if pid is None:
+                pid = _start(settings, service)
+                priority.started(service.name, pid)
             seconds = _wait_ready(settings, service, pid, began)
+            priority.ready(service.name)
             wait_for(service, service.depends_on)
             service.bootstrap(settings, resources())
         except BaseException:
@@ -227,9 +233,12 @@ def up(settings: Settings, names: Iterable[str] | None = None) -> dict[str, floa
         ready[service.name].set()
         return seconds
 
-    with console.status(f"starting {', '.join(ready)}"), ThreadPoolExecutor(len(services)) as pool:
-        futures = {s.name: pool.submit(bring_up, s) for s in services}
-        errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    try:
+        with console.status(f"starting {', '.join(ready)}"), ThreadPoolExecutor(len(services)) as pool:
+            futures = {s.name: pool.submit(bring_up, s) for s in services}
+            errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    finally:
+        priority.end()
     causes = [e for e in errors if "a service it depends on failed" not in str(e)]
     if errors:
         raise (causes or errors)[0]

@@ -164,4 +164,5 @@ SERVICE = Service(
     secrets=("s3_secret_key", "trino_shared_secret"),
     config_secrets=("trino_password", "trino_api_password"),  # hashed into its password file
     workdir=lambda settings: _etc(settings).parent,  # Trino reads etc/catalog-store.properties from it
+    favoured_at_start=True,
 )
