@@ -17,8 +17,6 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
-
 BACKGROUND_NICE = 10  # the weight of a session at nice 10 is a tenth of one at 0
 
 
@@ -30,37 +28,26 @@ def session_nice(pid: int) -> int | None:
         return None
 
 
-def set_session_nice(pid: int, nice: int, wait_s: float = 0.0) -> bool:
-    """Set the session's nice value; False when it could not be (no autogroup, the process gone,
-    not ours). An unprivileged write refused as too soon after another is retried for `wait_s`."""
-    def write() -> bool:
-        try:
-            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
-        except BlockingIOError:  # EAGAIN: within 100 ms of the system's last unprivileged write
-            raise
-        except OSError:
-            return False
-        return True
-
-    return Retrying(stop=stop_after_delay(wait_s), wait=wait_fixed(0.1),
-                    retry=retry_if_exception_type(BlockingIOError),
-                    retry_error_callback=lambda state: False)(write)
-
-
 class StartPriority:
     """During one `lakelab up`: the services started while any of `favoured` is still starting
-    run at BACKGROUND_NICE until all of `favoured` are ready (or the start ends, failed or not)."""
+    run at BACKGROUND_NICE until all of `favoured` are ready (or the start ends, failed or not).
+
+    Each write is tried at once; one the kernel refuses as too soon (an unprivileged user's,
+    100 ms apart) is retried by a thread of its own, so every service is reached, a tenth of a
+    second apart, and no service's start waits for it."""
 
     def __init__(self, favoured: Iterable[str]):
         self._starting = set(favoured)
-        self._lowered: list[int] = []
+        self._lowered: set[int] = set()
+        self._refused: dict[int, int] = {}  # pid -> the nice value to set, refused as too soon
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._retrying = False
 
     def started(self, name: str, pid: int) -> None:
         with self._lock:
-            # one attempt: a refused write leaves the service at its normal priority
-            if self._starting and name not in self._starting and set_session_nice(pid, BACKGROUND_NICE):
-                self._lowered.append(pid)
+            if self._starting and name not in self._starting:
+                self._set(pid, BACKGROUND_NICE)
 
     def ready(self, name: str) -> None:
         with self._lock:
@@ -69,11 +56,40 @@ class StartPriority:
                 self._restore()
 
     def end(self) -> None:
+        """Give every lowered session its priority back, waiting for the refused writes' retries."""
         with self._lock:
             self._starting.clear()
             self._restore()
+            self._settled.wait_for(lambda: not self._refused, timeout=2.0 + 0.2 * len(self._refused))
+
+    def _set(self, pid: int, nice: int) -> None:
+        self._refused.pop(pid, None)
+        try:
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+        except BlockingIOError:  # EAGAIN: within 100 ms of the system's last unprivileged write
+            self._refused[pid] = nice
+            if not self._retrying:
+                self._retrying = True
+                threading.Thread(target=self._retry_refused, name="start-priority", daemon=True).start()
+            return
+        except OSError:  # no autogroup, the process gone, not ours
+            return
+        if nice:
+            self._lowered.add(pid)
+        else:
+            self._lowered.discard(pid)
 
     def _restore(self) -> None:
-        for pid in self._lowered:
-            set_session_nice(pid, 0, wait_s=2.0)
-        self._lowered.clear()
+        for pid in [pid for pid, nice in self._refused.items() if nice]:
+            del self._refused[pid]  # never lowered
+        for pid in list(self._lowered):
+            self._set(pid, 0)
+
+    def _retry_refused(self) -> None:
+        with self._lock:
+            while self._refused:
+                self._settled.wait(0.1)  # the lock is free meanwhile
+                if self._refused:
+                    self._set(*next(iter(self._refused.items())))
+            self._retrying = False
+            self._settled.notify_all()
