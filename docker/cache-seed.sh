@@ -6,7 +6,7 @@
 #   what: $LAKELAB_CACHE_DIR/m2 (Maven repo: jars and the Trino/Hive tarballs), the extracted
 #         trino-server-*/ and hive-metastore-*/ releases, and wheels/ (a wheelhouse of
 #         pyproject.toml's dependencies, built here with the project venv's pip: pyspark is an sdist).
-#   skipped: maven/ and connect-plugins/ (they record the host's absolute paths), *.partial, and cds/
+#   skipped: maven/ and connect-plugins/ (the image's own install makes them from m2), *.partial, and cds/
 #         (the host's class archives: the image runs without, and they change with every run).
 # Idempotent: the image is labelled with a digest of the file list (names and sizes);
 # an unchanged cache is not re-imported.

@@ -67,13 +67,17 @@ def maven_classpath(settings: Settings, label: str, artifacts: list[str]) -> lis
     work = settings.cache_dir / "maven" / f"{label}-{key}"
     resolved = work / "classpath.txt"
     if resolved.exists():
-        jars = [Path(p) for p in resolved.read_text().split(os.pathsep) if p]
-        if all(j.exists() for j in jars):
-            return jars
+        entries = [p for p in resolved.read_text().split(os.pathsep) if p]
+        # absolute: written where the cache was before it was copied or restored here
+        if not any(map(os.path.isabs, entries)) and all((settings.cache_dir / p).exists() for p in entries):
+            return [settings.cache_dir / p for p in entries]
     work.mkdir(parents=True, exist_ok=True)
     (work / "pom.xml").write_text(_pom(artifacts))
     _mvn(settings, label, ["-f", str(work / "pom.xml"), "dependency:build-classpath", f"-Dmdep.outputFile={resolved}"])
-    return [Path(p) for p in resolved.read_text().split(os.pathsep) if p]
+    jars = [Path(p) for p in resolved.read_text().split(os.pathsep) if p]
+    # kept relative to the cache, so a cache copied or restored elsewhere is still used
+    resolved.write_text(os.pathsep.join(os.path.relpath(j, settings.cache_dir) for j in jars))
+    return jars
 
 
 def maven_artifacts(settings: Settings, label: str, artifacts: list[str]) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -43,8 +44,12 @@ def _install(settings: Settings) -> None:
     provided = ("/org/apache/kafka/", "/org/slf4j/")
     for jar in jars:
         link = target / jar.name
-        if not any(p in str(jar) for p in provided) and not link.exists():
-            link.symlink_to(jar)
+        # relative, so the cache can be copied or restored elsewhere (an absolute link points
+        # where it was made)
+        relative = os.path.relpath(jar, target)
+        if not any(p in str(jar) for p in provided) and not (link.is_symlink() and os.readlink(link) == relative):
+            link.unlink(missing_ok=True)
+            link.symlink_to(relative)
 
 
 def _properties(settings: Settings) -> Path:
