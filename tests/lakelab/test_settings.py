@@ -63,7 +63,10 @@ def test_a_new_state_folder_at_an_old_path_gets_a_new_postgres_database(tmp_path
     """A clone deleted and made again at the same path (a CI checkout) must not find the old
     clone's PostgreSQL data, initialised with the old clone's password."""
     state = tmp_path / "checkout" / ".lakelab"
+    state.mkdir(parents=True)
     first = Settings(state_dir=state).postgres_data_dir
+    if os.geteuid() != 0:
+        first.mkdir(parents=True)  # initdb's folder: a user's is inside the checkout
     assert Settings(state_dir=state).postgres_data_dir == first  # stable while the state folder lives
     shutil.rmtree(state)
     second = Settings(state_dir=state).postgres_data_dir
