@@ -129,14 +129,29 @@ def ensure_prerequisites() -> None:
 LOCK_HELD = re.compile(r"Could not get lock (\S+)(?:\. It is held by process (\d+) \(([^)]+)\))?")
 
 
+def _as_root(missing: list[str]) -> list[str]:
+    """What runs apt-get as root: nothing for root; for a user, `sudo`, asked for its password
+    here, once, on the terminal (not under a spinner)."""
+    if os.geteuid() == 0:
+        return []
+    by_hand = f"as root, run `apt-get install {' '.join(missing)}`, then this again"
+    if shutil.which("sudo") is None:
+        raise InstallError(f"Debian packages missing ({' '.join(missing)}) and this user is not root "
+                           f"and has no `sudo`: {by_hand}")
+    if subprocess.run(["sudo", "-v"]).returncode != 0:
+        raise InstallError(f"`sudo` refused to run apt-get for {' '.join(missing)}: {by_hand}")
+    # sudo resets the environment apt-get would read
+    return ["sudo", "env", "DEBIAN_FRONTEND=noninteractive"]
+
+
 def ensure_debian_packages(packages: dict[str, str], lock_wait_s: float = 600.0) -> None:
     """`packages` maps an executable path to the Debian package that provides it. While another
     apt or dpkg holds the package lock, wait (up to `lock_wait_s`) and say who holds it."""
     missing = sorted({pkg for path, pkg in packages.items() if not Path(path).exists()})
     if not missing:
         return
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
     console.print(f"installing Debian packages: {' '.join(missing)}")
+    sudo = _as_root(missing)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
         deadline = time.monotonic() + lock_wait_s

@@ -13,7 +13,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +163,13 @@ class Settings(BaseSettings):
     compose_project: str = "lakelab"
     compose_image: str = "lakelab/lakelab:latest"
     extra_ca_dir: Path = Path("/usr/local/share/ca-certificates")
+
+    @field_validator("cache_dir", "state_dir", "extra_ca_dir")
+    @classmethod
+    def _absolute(cls, folder: Path) -> Path:
+        """`~` expanded and a relative folder taken from where `lakelab` runs, once: the services
+        and Maven run in folders of their own and would each read it against theirs."""
+        return folder.expanduser().absolute()
 
     @model_validator(mode="after")
     def _endpoints_from_ports(self) -> Settings:

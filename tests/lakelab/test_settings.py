@@ -51,6 +51,20 @@ def test_cache_dir_is_outside_the_checkout_and_overridable(monkeypatch, tmp_path
     assert Settings().cache_dir == tmp_path
 
 
+def test_relative_and_home_folders_are_made_absolute_once(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LAKELAB_CACHE_DIR", "downloads")
+    monkeypatch.setenv("LAKELAB_STATE_DIR", "~/lake")
+    settings = Settings()
+    assert settings.cache_dir == tmp_path / "downloads"
+    assert settings.state_dir == tmp_path / "home" / "lake"
+    # what a service started in another folder reads
+    child = settings.child_env()
+    assert child["LAKELAB_CACHE_DIR"] == str(tmp_path / "downloads")
+    assert child["LAKELAB_STATE_DIR"] == str(tmp_path / "home" / "lake")
+
+
 def test_versions_file_pins_every_component():
     pinned = versions()
     for component in ("spark", "hudi", "kafka", "debezium", "trino", "hive_metastore", "postgresql", "seaweedfs"):

@@ -1,16 +1,20 @@
-"""Probe of the installer on a machine where another package manager is busy (unattended
-upgrades at boot): it waits for the dpkg/apt locks, bounded, and names their holder."""
+"""Probes of the installer's Debian packages: on a machine where another package manager is busy
+(unattended upgrades at boot) it waits for the dpkg/apt locks, bounded, and names their holder; a
+user who may not run apt-get is told what to run as root."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import sysconfig
+import textwrap
 import time
 
 import pytest
 
 from lakelab.install import InstallError, ensure_debian_packages
+from lakelab.settings import ROOT
 
 pytestmark = [pytest.mark.unit]
 LOCKS = ("/var/lib/apt/lists/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock")
@@ -33,7 +37,7 @@ def _hold_locks(seconds: float) -> subprocess.Popen:
 @pytest.fixture(autouse=True)
 def _as_root():
     if os.geteuid() != 0:
-        pytest.skip("takes apt's locks, which only root may: runs as root (CI does)")
+        pytest.skip("takes apt's locks or switches user, which only root may: runs as root (CI does)")
 
 
 def test_a_held_lock_past_the_wait_names_the_lock_and_its_holder():
@@ -57,3 +61,23 @@ def test_the_installer_waits_for_a_lock_that_is_released():
     finally:
         holder.wait()
     assert time.monotonic() - began >= 5, "it ran before the lock was released"
+
+
+def test_a_user_who_may_not_run_apt_get_is_told_the_command_to_run_as_root():
+    """`nobody` lacks a package: with no `sudo` here (or one that refuses it: no terminal, not a
+    sudoer), the install stops with the packages and the command, not a traceback."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(ROOT)!r}, {sysconfig.get_paths()["purelib"]!r}]
+        from lakelab.install import InstallError, ensure_debian_packages
+        try:
+            ensure_debian_packages({INSTALLED!r})
+        except InstallError as error:
+            print(error)
+    """)
+    # the system's Python: the checkout's venv links to an interpreter only its owner may run;
+    # a session of its own: no terminal for sudo to ask a password on
+    answer = subprocess.run(["/usr/bin/python3", "-c", script], user="nobody", cwd="/", start_new_session=True,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    assert "as root, run `apt-get install coreutils`" in answer.stdout, answer.stdout
