@@ -225,7 +225,7 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False
     """Stop everything and delete all data (buckets, topics, tables, databases). Downloads stay cached."""
     settings = get_settings()
     if settings.mode == "native" and (other := _running_in_the_other_mode(settings)):
-        fail(f"nothing deleted: {other}; its reset removes the native data too")
+        fail(f"nothing deleted: {other}; `LAKELAB_MODE=compose lakelab reset --yes` deletes the data of both modes")
     if not yes:
         volumes = "the containers' volumes and " if settings.mode == "compose" else ""
         typer.confirm(f"Delete all lake data ({volumes}{settings.state_dir})?", abort=True)
