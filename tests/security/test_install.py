@@ -7,14 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
-import textwrap
 import time
 
 import pytest
 
 from lakelab.install import InstallError, ensure_debian_packages
-from lakelab.settings import ROOT
+from tests.userkit import run_as_nobody
 
 pytestmark = [pytest.mark.unit]
 LOCKS = ("/var/lib/apt/lists/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock")
@@ -66,18 +64,13 @@ def test_the_installer_waits_for_a_lock_that_is_released():
 def test_a_user_who_may_not_run_apt_get_is_told_the_command_to_run_as_root():
     """`nobody` lacks a package: with no `sudo` here (or one that refuses it: no terminal, not a
     sudoer), the install stops with the packages and the command, not a traceback."""
-    script = textwrap.dedent(f"""
-        import sys
-        sys.path[:0] = [{str(ROOT)!r}, {sysconfig.get_paths()["purelib"]!r}]
+    # a session of its own: no terminal for sudo to ask a password on
+    answer = run_as_nobody(f"""
         from lakelab.install import InstallError, ensure_debian_packages
         try:
             ensure_debian_packages({INSTALLED!r})
         except InstallError as error:
             print(error)
-    """)
-    # the system's Python: the checkout's venv links to an interpreter only its owner may run;
-    # a session of its own: no terminal for sudo to ask a password on
-    answer = subprocess.run(["/usr/bin/python3", "-c", script], user="nobody", cwd="/", start_new_session=True,
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    """, start_new_session=True, stdin=subprocess.DEVNULL)
     assert answer.returncode == 0, answer.stderr
     assert "as root, run `apt-get install coreutils`" in answer.stdout, answer.stdout

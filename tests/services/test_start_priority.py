@@ -1,15 +1,14 @@
 import os
 import subprocess
-import sysconfig
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from lakelab.settings import ROOT, Settings
+from lakelab.settings import Settings
 from services import supervisor
 from services.start_priority import BACKGROUND_NICE, StartPriority, session_nice
+from tests.userkit import run_as_nobody
 
 autogroups = pytest.mark.skipif(not Path("/proc/self/autogroup").exists(),
                                 reason="a kernel without autogroup scheduling: there is no session priority to set")
@@ -93,9 +92,8 @@ def test_an_unprivileged_user_lowers_every_service_and_gets_the_priority_back():
     """The kernel lets any user set their sessions' nice value back to 0, but refuses writes closer
     than 100 ms to the last one (EAGAIN): what a user's `lakelab up` meets when its services start
     at once."""
-    script = textwrap.dedent(f"""
-        import subprocess, sys, time
-        sys.path[:0] = [{str(ROOT)!r}, {sysconfig.get_paths()["purelib"]!r}]
+    answer = run_as_nobody("""
+        import subprocess, time
         from services.start_priority import StartPriority, session_nice
 
         def sessions(count):
@@ -108,7 +106,7 @@ def test_an_unprivileged_user_lowers_every_service_and_gets_the_priority_back():
         priority = StartPriority(["trino"])
         began = time.monotonic()
         for index, child in enumerate(children):
-            priority.started(f"service{{index}}", child.pid)
+            priority.started(f"service{index}", child.pid)
         calls = time.monotonic() - began
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(n != 10 for n in nice(children)):
@@ -122,16 +120,13 @@ def test_an_unprivileged_user_lowers_every_service_and_gets_the_priority_back():
         early = sessions(6)
         priority = StartPriority(["trino"])
         for index, child in enumerate(early):
-            priority.started(f"service{{index}}", child.pid)
+            priority.started(f"service{index}", child.pid)
         priority.end()
         time.sleep(1)
-        print(f"{{calls:.3f}}", *lowered, *restored, *nice(early))
+        print(f"{calls:.3f}", *lowered, *restored, *nice(early))
         for child in children + early:
             child.kill()
     """)
-    # the system's Python: the checkout's venv links to an interpreter only its owner may run
-    answer = subprocess.run(["/usr/bin/python3", "-c", script], user="nobody", cwd="/",
-                            capture_output=True, text=True, timeout=60)
     assert answer.returncode == 0, answer.stderr
     calls, *nice = answer.stdout.split()
     assert float(calls) < 0.25  # six starts do not wait out five refusals of 100 ms each
