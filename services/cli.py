@@ -84,9 +84,9 @@ def down(services: ServiceNames = None) -> None:
         except compose.ComposeError as exc:
             fail(str(exc))
         console.print(f"stopped: {', '.join(services or ['every container'])}")
-        return
-    stopped = supervisor.down(settings, services)
-    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    else:
+        stopped = supervisor.down(settings, services)
+        console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     if other := _running_in_the_other_mode(settings):
         console.print(f"[yellow]{other}[/]")
 

