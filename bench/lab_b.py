@@ -30,6 +30,7 @@ from bench.percentiles import percentile
 from labs.lab_b.alerts import AlertConfig
 from labs.lab_b.alerts import run as run_alerts
 from labs.lab_b.stockdata_lambda import process_object
+from labs.probes import topic_values
 from lakelab.resources import resources
 from lakelab.settings import Settings
 from producers.lab_b import replay, sample_trades
@@ -39,6 +40,7 @@ from services.s3.client import get_client as s3_client
 
 LAB = resources().labs.lab_b
 PARTITIONS = 3
+ALERTS_CATCH_UP_S = 60.0
 
 
 @dataclass
@@ -171,24 +173,35 @@ def run(bench: Bench) -> None:
 
 def _alert_latencies(settings: Settings, live: str, alerts_topic: str, trades: list, rate: float,
                      seconds: float) -> list[float]:
+    """Every alert of the replayed trades, read once the job has committed the end of `live`: it
+    commits only offsets whose alerts are acknowledged, so none is still on its way (a read for a
+    fixed time waited too long on a quiet machine and left late alerts out on a loaded one)."""
+    config = AlertConfig(live, alerts_topic)
     stop = threading.Event()
-    job = threading.Thread(target=run_alerts, args=(settings, AlertConfig(live, alerts_topic), stop))
+    job = threading.Thread(target=run_alerts, args=(settings, config, stop))
     job.start()
     try:
         time.sleep(3)  # the job joins its group
         replay(settings.kafka_bootstrap, live, trades[:int(rate * seconds)], rate=rate, batch=1, progress=False)
-        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
-                             "auto.offset.reset": "earliest"})
-        consumer.subscribe([alerts_topic])
-        latencies: list[float] = []
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for message in consumer.consume(500, 0.5):
-                if not message.error():
-                    alert = json.loads(message.value())
-                    latencies.append(message.timestamp()[1] - alert["trade_produced_ms"])
-        consumer.close()
-        return latencies
+        _wait_committed_to_the_end(settings, config.group, live, job)
     finally:
         stop.set()
         job.join()
+    return [appended - json.loads(value)["trade_produced_ms"] for appended, value in topic_values(settings, alerts_topic)]
+
+
+def _wait_committed_to_the_end(settings: Settings, group: str, topic: str, job: threading.Thread) -> None:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in partitions}
+        deadline = time.monotonic() + ALERTS_CATCH_UP_S
+        while time.monotonic() < deadline and job.is_alive():
+            if all(ends[c.partition] == 0 or c.offset >= ends[c.partition]  # a partition no trade went to stays uncommitted
+                   for c in consumer.committed(partitions, timeout=10)):
+                return
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+    raise RuntimeError(f"the alerts job did not commit the end of {topic} within {ALERTS_CATCH_UP_S:g} s"
+                       if job.is_alive() else "the alerts job stopped before the end of the replayed trades")
