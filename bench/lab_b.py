@@ -30,7 +30,7 @@ from bench.percentiles import percentile
 from labs.lab_b.alerts import AlertConfig
 from labs.lab_b.alerts import run as run_alerts
 from labs.lab_b.stockdata_lambda import process_object
-from labs.probes import topic_values
+from labs.probes import group_committed_the_end, topic_values
 from lakelab.resources import resources
 from lakelab.settings import Settings
 from producers.lab_b import replay, sample_trades
@@ -191,17 +191,10 @@ def _alert_latencies(settings: Settings, live: str, alerts_topic: str, trades: l
 
 
 def _wait_committed_to_the_end(settings: Settings, group: str, topic: str, job: threading.Thread) -> None:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in partitions}
-        deadline = time.monotonic() + ALERTS_CATCH_UP_S
-        while time.monotonic() < deadline and job.is_alive():
-            if all(ends[c.partition] == 0 or c.offset >= ends[c.partition]  # a partition no trade went to stays uncommitted
-                   for c in consumer.committed(partitions, timeout=10)):
-                return
-            time.sleep(0.2)
-    finally:
-        consumer.close()
+    deadline = time.monotonic() + ALERTS_CATCH_UP_S
+    while time.monotonic() < deadline and job.is_alive():
+        if group_committed_the_end(settings, group, topic):
+            return
+        time.sleep(0.2)
     raise RuntimeError(f"the alerts job did not commit the end of {topic} within {ALERTS_CATCH_UP_S:g} s"
                        if job.is_alive() else "the alerts job stopped before the end of the replayed trades")

@@ -50,6 +50,23 @@ def topic_records(settings: Settings, topic: str) -> int | None:
         consumer.close()
 
 
+def group_committed_the_end(settings: Settings, group: str, topic: str) -> bool:
+    """Whether consumer group `group` has committed the end of every partition of `topic` that holds
+    records (one no record went to stays uncommitted); asked without joining the group."""
+    partitions = topic_partitions(kafka_admin(settings), topic)
+    if partitions is None:
+        return False
+    consumer = Consumer({"bootstrap.servers": get_bootstrap_server(settings), "group.id": group,
+                         "enable.auto.commit": False, "log_level": 0})
+    try:
+        committed = {c.partition: c.offset for c in consumer.committed([TopicPartition(topic, p) for p in partitions],
+                                                                         timeout=10)}
+        ends = {p: watermarks(consumer, topic, p)[1] for p in partitions}
+        return all(end in (committed[p], 0) for p, end in ends.items())
+    finally:
+        consumer.close()
+
+
 def topic_values(settings: Settings, topic: str, limit_per_partition: int = 20_000) -> list[tuple[int, bytes]]:
     """(timestamp ms, value) of the newest records of each partition, at most `limit_per_partition`."""
     partitions = topic_partitions(kafka_admin(settings), topic) or []

@@ -37,6 +37,7 @@ from labs.lab_b.cli import TRADE_FIELDS
 from labs.lab_b.lambda_runtime import Invoker
 from labs.lab_b.reconcile import reconcile_counts
 from labs.lab_b.stockdata_lambda import handler_for
+from labs.probes import group_committed_the_end
 from producers.lab_b import (
     Trade,
     TradeFileError,
@@ -156,17 +157,6 @@ def intents(settings, config: DeliveryConfig) -> list[str]:
         consumer.close()
 
 
-def committed_everything(settings, config: DeliveryConfig) -> bool:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": config.group})
-    try:
-        partitions = consumer.list_topics(config.topic, timeout=10).topics[config.topic].partitions
-        tps = [TopicPartition(config.topic, p) for p in partitions]
-        committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-        return all(consumer.get_watermark_offsets(tp, timeout=10)[1] in (committed[tp.partition], 0) for tp in tps)
-    finally:
-        consumer.close()
-
-
 @pytest.fixture(scope="module")
 def lab(stack, tmp_path_factory):
     settings = stack
@@ -201,7 +191,8 @@ def lab(stack, tmp_path_factory):
             run = lab.spawn(f"deliver-{crash_at}", crashing_delivery(crash_at, lab.delivery))
             lab.crash_exits.append(run.wait(120))
         lab.start("deliver", *lab.deliver_args(lab.delivery))
-        wait_for(lambda: committed_everything(settings, lab.delivery), 120, "the Firehose to commit every record")
+        wait_for(lambda: group_committed_the_end(settings, lab.delivery.group, lab.delivery.topic), 120,
+                 "the Firehose to commit every record")
         raw = [k for k in keys_under(s3, lab.delivery.prefix)]
         wait_for(lambda: len(keys_under(s3, f"processed-zone/_manifests/{dataset}/")) >= len(raw), 120,
                  "the Lambda to convert every raw object")
